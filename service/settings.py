@@ -1,0 +1,85 @@
+"""Typed, frozen service settings from the environment (PVCAST_*, REDIS_URL). Built once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from feature_repo.store import StoreConfig
+
+Scope = Literal["read", "write", "admin"]
+
+
+class ApiKey(BaseModel):
+    """A client key, stored only as the SHA-256 hex digest of the secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: tuple[Scope, ...] = ("read",)
+    rate_per_second: float | None = Field(default=None, gt=0, description="Overrides PVCAST_RATE_PER_SECOND")
+    burst: int | None = Field(default=None, ge=1, description="Overrides PVCAST_RATE_BURST")
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PVCAST_", frozen=True, extra="ignore")
+
+    feature_repo: Path = Path("feature_repo")
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "PVCAST_REDIS_URL"))
+    state_redis_url: str | None = Field(
+        default=None,
+        description="Redis for rate limits and job state shared by the replicas (default: REDIS_URL).",
+    )
+    model: str = "production"
+    api_keys: tuple[ApiKey, ...] = ()
+    ort_threads: int = Field(default=1, ge=1)
+    weather_max_age_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="A weather forecast issued longer ago than this is stale: the forecast degrades to physics.",
+    )
+    rate_per_second: float = Field(default=50.0, gt=0, description="Requests per second per key (token bucket)")
+    rate_burst: int = Field(default=100, ge=1, description="Bucket size: requests a key may send at once")
+    max_body_bytes: int = Field(default=4_000_000, ge=1024, description="Larger request bodies get 413")
+    max_in_flight: int = Field(
+        default=32, ge=1, description="Requests in progress per worker beyond which the service answers 503"
+    )
+    reload_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How often a worker checks the production pointer for a promoted model (0: never hot-reload)",
+    )
+    forecast_log_sample_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of served forecasts logged to the offline store for accuracy monitoring (0: none)",
+    )
+    forecast_log_flush_seconds: float = Field(
+        default=60.0, gt=0, description="The forecast log is written at least this often"
+    )
+    job_ttl_hours: float = Field(default=168.0, gt=0, description="How long job state and results stay readable")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _at_least_one_key(cls, keys: tuple[ApiKey, ...]) -> tuple[ApiKey, ...]:
+        if not keys:
+            raise ValueError(
+                "PVCAST_API_KEYS is empty: the service refuses to start without API keys. "
+                "Create one with `pvcast apikey create --name NAME` and pass the printed JSON list."
+            )
+        return keys
+
+    @property
+    def store(self) -> StoreConfig:
+        return StoreConfig(repo_path=self.feature_repo.resolve(), online=self.online_store, redis_url=self.redis_url)
+
+    @property
+    def shared_state_url(self) -> str | None:
+        """The Redis holding rate limits and jobs: PVCAST_STATE_REDIS_URL, else REDIS_URL."""
+        return self.state_redis_url or self.redis_url

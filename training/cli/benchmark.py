@@ -1,0 +1,64 @@
+"""``pvcast benchmark``: real-data benchmarks run through pvcast's own pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from feature_repo.sources.gef2014 import MAX_TASK
+from training.cli.settings import CliSettings
+
+
+def task_list(value: str) -> tuple[int, ...]:
+    """argparse type: '4-10', '1,3,5-7' → sorted unique task numbers in 1..15."""
+    tasks: set[int] = set()
+    try:
+        for part in value.split(","):
+            first, _, last = part.strip().partition("-")
+            tasks.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tasks must look like 4-10 or 1,3,5-7, got {value!r}") from None
+    if not tasks or min(tasks) < 1 or max(tasks) > MAX_TASK:
+        raise argparse.ArgumentTypeError(f"tasks must be within 1..{MAX_TASK}, got {value!r}")
+    return tuple(sorted(tasks))
+
+
+def default_data_dir() -> Path | None:
+    shared = os.environ.get("PVCAST_SHARED_DATA")
+    return Path(shared) / "gefcom2014_solar" if shared else None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("benchmark", help="real-data benchmarks through pvcast's own pipeline")
+    kinds = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    p = kinds.add_parser("gefcom2014", help="GEFCom2014 probabilistic solar track, the competition's protocol")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=default_data_dir(),
+        help="folder with gefcom2014_solar.csv (default $PVCAST_SHARED_DATA/gefcom2014_solar)",
+    )
+    p.add_argument("--tasks", type=task_list, default=task_list("4-10"), help="tasks to run, e.g. 4-10 or 1,3,5-7")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path(".pvcast/benchmarks/gefcom2014"),
+        help="folder for the store, models, results.json, results.md and PNGs",
+    )
+    p.add_argument("--quick", action="store_true", help="the first task only, with a short schedule (CI)")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(handler=run_gefcom2014)
+
+
+def run_gefcom2014(args: argparse.Namespace, settings: CliSettings) -> int:
+    from feature_repo.errors import DataNotFoundError
+    from training.benchmarks.gef2014 import BenchmarkConfig, benchmark_job
+    from training.cli.commands import emit
+
+    if args.data is None:
+        raise DataNotFoundError("give the GEFCom2014 data folder with --data (or set PVCAST_SHARED_DATA)")
+    tasks = args.tasks[:1] if args.quick else args.tasks
+    config = BenchmarkConfig(data_dir=args.data, out_dir=args.out, tasks=tasks, quick=args.quick, seed=args.seed)
+    emit(benchmark_job(config).summary())
+    return 0
