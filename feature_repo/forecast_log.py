@@ -108,14 +108,37 @@ def to_table(batch: ServedForecasts, logged_at: pd.Timestamp | None = None) -> p
         "valid_time": pa.array(
             np.asarray(batch.valid_time, dtype=np.int64).ravel() * 1_000_000, pa.timestamp("us", tz="UTC")
         ),
-        "quantile_levels": pa.array([list(map(float, batch.quantile_levels))] * (n * steps), pa.list_(pa.float64())),
+        "quantile_levels": pa.FixedSizeListArray.from_arrays(
+            pa.array(np.tile(np.asarray(batch.quantile_levels, dtype=np.float64), n * steps)), levels
+        ).cast(pa.list_(pa.float64())),
         "quantiles_kw": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel(), pa.float32()), levels).cast(
             pa.list_(pa.float32())
         ),
         "capacity_ac_kw": pa.array(np.repeat(np.asarray(batch.capacity_ac_kw, dtype=np.float64).ravel(), steps)),
-        "logged_at": pa.array([stamp.value // 1000] * (n * steps), pa.timestamp("us", tz="UTC")),
+        "logged_at": pa.array(np.full(n * steps, stamp.value // 1000, dtype=np.int64), pa.timestamp("us", tz="UTC")),
     }
     return pa.table(columns, schema=SCHEMA)
+
+
+def merged_table(batches: Sequence[ServedForecasts]) -> pa.Table:
+    """Many batches as one table: arrays concatenated per (model version, levels), then converted once (a
+    per-batch conversion would hold the GIL for milliseconds per hundred requests)."""
+    groups: dict[tuple[str, tuple[float, ...]], list[ServedForecasts]] = {}
+    for batch in batches:
+        groups.setdefault((batch.model_version, tuple(batch.quantile_levels)), []).append(batch)
+    tables = []
+    for (version, levels), members in groups.items():
+        merged = ServedForecasts(
+            park_id=[p for b in members for p in b.park_id],
+            issued_at=np.concatenate([np.asarray(b.issued_at, dtype=np.int64) for b in members]),
+            valid_time=np.concatenate([np.asarray(b.valid_time, dtype=np.int64) for b in members]),
+            quantiles_kw=np.concatenate([np.asarray(b.quantiles_kw, dtype=np.float32) for b in members]),
+            quantile_levels=levels,
+            capacity_ac_kw=np.concatenate([np.asarray(b.capacity_ac_kw, dtype=np.float64).ravel() for b in members]),
+            model_version=version,
+        )
+        tables.append(to_table(merged))
+    return pa.concat_tables(tables)
 
 
 def sampled(park_id: str, issued_at: int, rate: float) -> bool:
@@ -191,12 +214,17 @@ def _may_hold(date: str, start: pd.Timestamp | None, end: pd.Timestamp | None, b
     return (start is None or last > require_utc(start, "start")) and (end is None or first < require_utc(end, "end"))
 
 
+_MAX_TRACKED: Final = 1_000_000
+
+
 class ForecastLogBuffer:
     """Buffered, thread-safe logging for the service: ``add`` only keeps the arrays; a part file per flush.
 
     Due for a flush when ``max_rows`` forecast steps are buffered or the oldest buffered batch is older than
     ``max_seconds``. With ``flush_on_add`` (the default) ``add`` flushes when due; the service turns it off and
-    calls ``flush_if_due`` from its housekeeping thread, so no request writes parquet. ``close`` flushes the
+    calls ``flush_if_due`` from its housekeeping thread, so no request writes parquet. With ``slot_seconds``
+    only the first forecast of each (park, model version) per issue slot is kept: the later ones of the slot
+    come from the same weather run and labels, and logging them would only cost. ``close`` flushes the
     rest. A failed write is logged and the batch dropped from the buffer (the service must keep serving); the
     count is in ``dropped``.
     """
@@ -208,9 +236,12 @@ class ForecastLogBuffer:
         max_rows: int = 50_000,
         max_seconds: float = 60.0,
         flush_on_add: bool = True,
+        slot_seconds: int = 0,
     ) -> None:
         self.config, self.sample_rate = config, sample_rate
         self.max_rows, self.max_seconds, self.flush_on_add = max_rows, max_seconds, flush_on_add
+        self.slot_seconds = slot_seconds
+        self._logged: dict[tuple[str, str], int] = {}  # (park, model version) → last logged issue slot
         self._batches: list[ServedForecasts] = []
         self._rows, self._since = 0, time.monotonic()
         self._lock = threading.Lock()
@@ -220,6 +251,8 @@ class ForecastLogBuffer:
         keep = np.array(
             [sampled(p, int(t), self.sample_rate) for p, t in zip(batch.park_id, batch.issued_at, strict=True)]
         )
+        if self.slot_seconds:
+            keep &= self._first_in_slot(batch)
         if not keep.any():
             return
         kept = batch if keep.all() else _subset(batch, keep)
@@ -232,6 +265,20 @@ class ForecastLogBuffer:
             due = self._due()
         if due and self.flush_on_add:
             self.flush()
+
+    def _first_in_slot(self, batch: ServedForecasts) -> NDArray[np.bool_]:
+        """Which forecasts are the first of their (park, model version) in their issue slot; records them."""
+        slots = np.asarray(batch.issued_at, dtype=np.int64) // self.slot_seconds
+        first = np.zeros(len(slots), dtype=bool)
+        with self._lock:
+            if len(self._logged) > _MAX_TRACKED:
+                self._logged.clear()
+            for i, (park, slot) in enumerate(zip(batch.park_id, slots.tolist(), strict=True)):
+                key = (park, batch.model_version)
+                if self._logged.get(key) != slot:
+                    self._logged[key] = slot
+                    first[i] = True
+        return first
 
     def _due(self) -> bool:
         return bool(self._batches) and (
@@ -250,7 +297,7 @@ class ForecastLogBuffer:
             return None
         rows = sum(int(np.size(b.valid_time)) for b in batches)
         try:
-            return write_part(self.config, pa.concat_tables([to_table(b) for b in batches]))
+            return write_part(self.config, merged_table(batches))
         except OSError:
             self.dropped += rows
             logger.exception("could not write %d forecast-log rows", rows)

@@ -149,6 +149,7 @@ class PVCast:
             sample_rate=rate,
             max_seconds=self.settings.forecast_log_flush_seconds,
             flush_on_add=False,
+            slot_seconds=self.settings.forecast_log_slot_seconds,
         )
 
     @bentoml.on_shutdown

@@ -60,6 +60,11 @@ class ServiceSettings(BaseSettings):
         le=1,
         description="Share of served forecasts logged to the offline store for accuracy monitoring (0: none)",
     )
+    forecast_log_slot_seconds: int = Field(
+        default=900,
+        ge=0,
+        description="Log only the first forecast of a park per issue slot of this length (0: every forecast)",
+    )
     forecast_log_flush_seconds: float = Field(
         default=60.0, gt=0, description="The forecast log is written at least this often"
     )

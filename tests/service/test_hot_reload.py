@@ -200,7 +200,8 @@ def test_a_broken_promotion_is_refused_and_the_old_model_keeps_serving(reloading
 def test_served_forecasts_are_logged_to_the_offline_store(reloading: Reloading) -> None:
     from feature_repo.forecast_log import read_forecast_log
 
-    before = pd.Timestamp.now(tz="UTC").floor("s")
+    # The service logs a park's first forecast in each 15-minute issue slot (the hammer tests may have been it).
+    before = pd.Timestamp.now(tz="UTC").floor("15min")
     with httpx.Client(base_url=reloading.url, headers={"Authorization": f"Bearer {READ}"}, timeout=30) as client:
         assert client.post("/forecast/batch", json={"park_ids": PARKS, "horizon_hours": 2}).status_code == 200
     deadline = time.monotonic() + 20
@@ -213,7 +214,7 @@ def test_served_forecasts_are_logged_to_the_offline_store(reloading: Reloading) 
     assert set(recent["park_id"]) >= set(PARKS)
     per_forecast = recent.groupby(["park_id", "issued_at"]).size()
     assert (per_forecast == 96).all()  # the whole served horizon, not only the requested 2 h
-    assert recent["model_version"].nunique() == 1
+    assert set(recent["model_version"]) <= {reloading.versions["first"], reloading.versions["second"]}
 
 
 def test_reloader_ignores_the_served_version_and_refuses_an_unknown_one_once(trained: Any) -> None:

@@ -110,6 +110,27 @@ def test_sampling_keeps_whole_forecasts_deterministically(tmp_path: Path) -> Non
     assert kept == {p for p in big.park_id if sampled(p, int(big.issued_at[0]), 0.25)}
 
 
+def test_one_forecast_per_park_version_and_issue_slot(tmp_path: Path) -> None:
+    """The service's setting: later forecasts of a park in the same 15-minute slot are not logged again; a new
+    slot or a new model version is; many batches flush as one table with each batch's own rows."""
+    config = StoreConfig(repo_path=tmp_path)
+    buffer = ForecastLogBuffer(config, max_rows=10**9, max_seconds=3600, slot_seconds=900)
+    noon = pd.Timestamp("2026-06-01T12:00Z")
+    buffer.add(batch(3, noon))
+    buffer.add(batch(3, noon + pd.Timedelta(minutes=10)))  # same slot: nothing new
+    buffer.add(batch(3, noon + pd.Timedelta(minutes=15)))  # next slot
+    buffer.add(batch(2, noon + pd.Timedelta(minutes=16), version="v2"))  # a hot reload: new version
+    assert buffer.flush() is not None
+    log = read_forecast_log(config)
+    issues = log.groupby(["model_version", "issued_at"])["park_id"].nunique()
+    assert issues.to_dict() == {
+        ("v1", noon): 3,
+        ("v1", noon + pd.Timedelta(minutes=15)): 3,
+        ("v2", noon + pd.Timedelta(minutes=16)): 2,
+    }
+    assert len(log) == 8 * 8 and all(list(q) == [0.1, 0.5, 0.9] for q in log["quantile_levels"])
+
+
 def test_a_batch_with_inconsistent_shapes_is_refused(tmp_path: Path) -> None:
     bad = batch(2, pd.Timestamp("2026-06-01T12:00Z"))
     bad = ServedForecasts(
