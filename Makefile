@@ -58,8 +58,8 @@ pytest: install redis nginx  ## the test suite only
 
 test: lint typecheck validate-infra pytest  ## everything CI runs: lint, types, infra validation, all tests
 
-bench-serve: install redis  ## serving benchmark on the real Redis (db 10, flushed): latency, throughput, batch, telemetry, RSS -> bench-serve.json
-	$(BIN)/python -m service.bench --redis-db 10
+bench-serve: install redis  ## serving benchmark (2 workers, as a pod) on the real Redis (db 10, flushed) -> bench-serve.json
+	$(BIN)/python -m service.bench --redis-db 10 --workers 2
 
 bento: install  ## build the service bento (the service image's content; containerize where Docker runs)
 	$(BIN)/bentoml build
