@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from pydantic import ValidationError
@@ -35,6 +36,8 @@ def configure_logging(verbose: bool) -> None:
     for noisy in ("feast", "bentoml", "urllib3", "matplotlib", "numexpr", "onnx_ir", "onnxscript"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("torch").setLevel(logging.ERROR)  # exporter notes about optional torchvision ops
+    if not verbose:  # a dependency's own deprecation (Feast's DuckDB store calls ibis' old API) is not the user's
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ibis\.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
