@@ -12,7 +12,6 @@ import torch
 
 from feature_repo.errors import PvcastError
 from service.inference import INPUT_CAPACITY, INPUT_FEATURES, OUTPUT_QUANTILES, open_session, run_session
-from training.model import HybridQuantileLSTM
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +26,7 @@ class ExportParityError(PvcastError):
 
 
 def export_onnx(
-    model: HybridQuantileLSTM, example: np.ndarray, capacity: np.ndarray, path: Path, metadata: dict[str, str]
+    model: torch.nn.Module, example: np.ndarray, capacity: np.ndarray, path: Path, metadata: dict[str, str]
 ) -> Path:
     """Write ONE self-contained .onnx file (weights inside) with a symbolic batch axis and metadata."""
     model.eval()
@@ -57,7 +56,7 @@ def _attach_metadata(path: Path, metadata: dict[str, str]) -> None:
     onnx.save(graph, str(path))
 
 
-def parity_check(model: HybridQuantileLSTM, path: Path, features: np.ndarray, capacity: np.ndarray) -> float:
+def parity_check(model: torch.nn.Module, path: Path, features: np.ndarray, capacity: np.ndarray) -> float:
     """Max |ONNX − torch| / capacity at batch 1 and at the full batch; raises ExportParityError above 1e-4."""
     session = open_session(path)
     worst = 0.0

@@ -17,7 +17,7 @@ from feature_repo.store import StoreConfig, read_table
 from training.benchmarks import methods, report, scoring
 from training.benchmarks.gef2014 import daily_runs, publish
 from training.cli import main
-from training.cli.benchmark import task_list
+from training.cli.benchmark import positive_int, task_list
 
 LEADERBOARD = "leaderboard_tasks_1_10.csv"
 
@@ -142,6 +142,13 @@ def test_task_list_option() -> None:
             task_list(bad)
 
 
+def test_hybrid_seeds_option() -> None:
+    assert positive_int("3") == 3
+    for bad in ("0", "-1", "x", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            positive_int(bad)
+
+
 def test_markdown_table_ranks_methods_among_teams() -> None:
     records = [
         {"task": 4, "method": "hybrid", "pinball": 0.0125},
@@ -256,3 +263,36 @@ def test_a_small_initial_gap_keeps_99_quantiles_within_reach() -> None:
         spreads.append(float((q[..., -1] - q[..., 0]).mean()))
     assert spreads[0] > 20
     assert spreads[1] < 3
+
+
+def test_the_seed_ensemble_graph_is_the_mean_of_its_members(tmp_path: Path) -> None:
+    """MeanOfModels of two seeds exports to one .onnx equal to the members' mean at batch 1 and n, monotone,
+    within [0, capacity] and zero at night. (Small one-layer members: the exporter's time grows with the graph.)"""
+    import torch
+
+    from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES
+    from service.inference import open_session, run_session
+    from training.benchmarks.seed_ensemble import MeanOfModels
+    from training.config import ModelConfig
+    from training.export import export_onnx, parity_check
+    from training.model import HybridQuantileLSTM
+
+    features, capacity, _ = tiny_tensors()
+    members = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        config = ModelConfig(quantiles=(0.1, 0.5, 0.9), hidden_size=4, num_layers=1, initial_gap=0.05)
+        members.append(HybridQuantileLSTM(len(FEATURE_NAMES), config).eval())
+    mean = MeanOfModels(members)
+    path = export_onnx(mean, features, capacity, tmp_path / "mean.onnx", {"k": "v"})
+    parity_check(mean, path, features, capacity)
+    with torch.no_grad():
+        outputs = [m(torch.from_numpy(features), torch.from_numpy(capacity)).numpy() for m in members]
+    session = open_session(path)
+    got = run_session(session, features, capacity)
+    np.testing.assert_allclose(got, np.mean(outputs, axis=0), atol=1e-4)
+    np.testing.assert_allclose(run_session(session, features[:1], capacity[:1]), got[:1], atol=1e-6)
+    assert not np.allclose(outputs[0], outputs[1], atol=1e-3)  # the seeds differ, so the mean is not trivial
+    assert np.all(np.diff(got, axis=-1) >= 0)
+    assert np.all(got >= 0) and np.all(got <= capacity[..., None] + 1e-5)
+    assert np.all(got[features[..., ELEVATION_CHANNEL] <= 0] == 0)

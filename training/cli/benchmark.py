@@ -24,6 +24,17 @@ def task_list(value: str) -> tuple[int, ...]:
     return tuple(sorted(tasks))
 
 
+def positive_int(value: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {value!r}")
+    return number
+
+
 def default_data_dir() -> Path | None:
     shared = os.environ.get("PVCAST_SHARED_DATA")
     return Path(shared) / "gefcom2014_solar" if shared else None
@@ -48,17 +59,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quick", action="store_true", help="the first task only, with a short schedule (CI)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--hybrid-seeds",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="hybrids trained per task (seeds seed … seed+N−1), averaged into one ONNX graph "
+        "(default 3; 1 with --quick)",
+    )
     p.set_defaults(handler=run_gefcom2014)
 
 
 def run_gefcom2014(args: argparse.Namespace, settings: CliSettings) -> int:
     from feature_repo.errors import DataNotFoundError
-    from training.benchmarks.gef2014 import BenchmarkConfig, benchmark_job
+    from training.benchmarks.gef2014 import HYBRID_SEEDS, QUICK_HYBRID_SEEDS, BenchmarkConfig, benchmark_job
     from training.cli.commands import emit
 
     if args.data is None:
         raise DataNotFoundError("give the GEFCom2014 data folder with --data (or set PVCAST_SHARED_DATA)")
     tasks = args.tasks[:1] if args.quick else args.tasks
-    config = BenchmarkConfig(data_dir=args.data, out_dir=args.out, tasks=tasks, quick=args.quick, seed=args.seed)
+    seeds = args.hybrid_seeds or (QUICK_HYBRID_SEEDS if args.quick else HYBRID_SEEDS)
+    config = BenchmarkConfig(
+        data_dir=args.data, out_dir=args.out, tasks=tasks, quick=args.quick, seed=args.seed, hybrid_seeds=seeds
+    )
     emit(benchmark_job(config).summary())
     return 0
