@@ -1,8 +1,9 @@
 """Hot reload (issue 5): a running service follows promotions without failing a request, refuses a model that
 fails its checks, exports the served version, and logs the forecasts it serves to the offline store.
 
-The service runs over its own copy of the model store (BENTOML_HOME) and of the demo feature store, so the
-promotions here touch no other test.
+The service runs over its own copy of the model store (BENTOML_HOME), of the demo feature store and its own
+Redis database (the test database's number − 3, flushed), so neither the promotions here nor what other tests
+left in Redis (e.g. a park deleted through the API, which older metadata cannot overwrite) cross over.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pandas as pd
 import pytest
+import redis
 from api_fixtures import READ, copy_store, serve
 from conftest import REPO_ROOT, stop_service
 
@@ -32,6 +35,12 @@ from service.housekeeping import ModelRefusedError, Reloader, prepare
 pytestmark = [pytest.mark.integration, pytest.mark.http]
 
 PARKS = ["synthetic-greensboro", "synthetic-miami", "synthetic-sandpoint"]
+
+
+def own_database(redis_url: str, offset: int = 3) -> str:
+    parsed = urlparse(redis_url)
+    db = int(parsed.path.strip("/") or 0)
+    return parsed._replace(path=f"/{(db - offset) % 16}").geturl()
 
 
 def in_home(home: Path, code: str) -> str:
@@ -72,7 +81,9 @@ def reloading(
         "from pathlib import Path; from service import model_store as m; "
         f"print(m.save_model(Path({str(broken_file)!r}), m.metadata_of('production')))",
     )
-    config = copy_store(demo_store, root / "store", redis_url)
+    url = own_database(redis_url)
+    redis.Redis.from_url(url).flushdb()
+    config = copy_store(demo_store, root / "store", url)
     extra = {
         "BENTOML_HOME": str(home),
         "PVCAST_RELOAD_SECONDS": "0.5",
@@ -80,16 +91,17 @@ def reloading(
         "PVCAST_RATE_PER_SECOND": "100000",  # the hammer is not a rate-limit test
         "PVCAST_RATE_BURST": "100000",
     }
-    proc, url = serve(config, redis_url, root / "serve.log", extra)
+    proc, service_url = serve(config, url, root / "serve.log", extra)
     versions = {
         "first": trained.tag.split(":", 1)[1],
         "second": copy.split(":", 1)[1],
         "broken": broken.split(":", 1)[1],
     }
     try:
-        yield Reloading(url, home, config, root / "serve.log", proc, versions)
+        yield Reloading(service_url, home, config, root / "serve.log", proc, versions)
     finally:
         stop_service(proc)
+        redis.Redis.from_url(url).flushdb()
 
 
 @dataclass
