@@ -252,7 +252,7 @@ class ForecastLogBuffer:
             [sampled(p, int(t), self.sample_rate) for p, t in zip(batch.park_id, batch.issued_at, strict=True)]
         )
         if self.slot_seconds:
-            keep &= self._first_in_slot(batch)
+            keep &= self._first_in_slot(batch, keep)
         if not keep.any():
             return
         kept = batch if keep.all() else _subset(batch, keep)
@@ -266,14 +266,16 @@ class ForecastLogBuffer:
         if due and self.flush_on_add:
             self.flush()
 
-    def _first_in_slot(self, batch: ServedForecasts) -> NDArray[np.bool_]:
-        """Which forecasts are the first of their (park, model version) in their issue slot; records them."""
+    def _first_in_slot(self, batch: ServedForecasts, sampled_in: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Which sampled forecasts are the first of their (park, model version) logged in their issue slot;
+        records them (a forecast the sampling left out does not take its slot)."""
         slots = np.asarray(batch.issued_at, dtype=np.int64) // self.slot_seconds
         first = np.zeros(len(slots), dtype=bool)
         with self._lock:
             if len(self._logged) > _MAX_TRACKED:
                 self._logged.clear()
-            for i, (park, slot) in enumerate(zip(batch.park_id, slots.tolist(), strict=True)):
+            for i in np.flatnonzero(sampled_in).tolist():
+                park, slot = batch.park_id[i], int(slots[i])
                 key = (park, batch.model_version)
                 if self._logged.get(key) != slot:
                     self._logged[key] = slot

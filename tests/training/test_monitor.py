@@ -131,6 +131,18 @@ def test_one_forecast_per_park_version_and_issue_slot(tmp_path: Path) -> None:
     assert len(log) == 8 * 8 and all(list(q) == [0.1, 0.5, 0.9] for q in log["quantile_levels"])
 
 
+def test_a_forecast_left_out_by_sampling_does_not_take_its_slot(tmp_path: Path) -> None:
+    slot = int(pd.Timestamp("2026-06-01T12:00Z").timestamp())
+    first = next(t for t in range(slot, slot + 450) if not sampled("p0", t, 0.5))
+    later = next(t for t in range(first + 1, slot + 900) if sampled("p0", t, 0.5))
+    buffer = ForecastLogBuffer(StoreConfig(repo_path=tmp_path), sample_rate=0.5, max_rows=10**9, slot_seconds=900)
+    buffer.add(batch(1, pd.Timestamp(first, unit="s", tz="UTC")))  # sampled out
+    buffer.add(batch(1, pd.Timestamp(later, unit="s", tz="UTC")))  # same slot, sampled in: logged
+    assert buffer.flush() is not None
+    logged = read_forecast_log(StoreConfig(repo_path=tmp_path))["issued_at"]
+    assert set(logged) == {pd.Timestamp(later, unit="s", tz="UTC")}
+
+
 def test_a_batch_with_inconsistent_shapes_is_refused(tmp_path: Path) -> None:
     bad = batch(2, pd.Timestamp("2026-06-01T12:00Z"))
     bad = ServedForecasts(
