@@ -5,12 +5,12 @@ This is the only module ``feast apply`` imports (see .feastignore). The objects 
 folder defaults to ``feature_repo/data`` and can be moved with PVCAST_OFFLINE_DIR.
 """
 
-import os
 from pathlib import Path
 
 from feature_repo.views import build_definitions
+from pvcast.settings import PvcastSettings
 
-_DEFINITIONS = build_definitions(Path(os.environ.get("PVCAST_OFFLINE_DIR", Path(__file__).parent / "data")))
+_DEFINITIONS = build_definitions(PvcastSettings().offline_dir or Path(__file__).parent / "data")
 
 park = _DEFINITIONS.park
 park_source = _DEFINITIONS.park_source

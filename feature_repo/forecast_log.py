@@ -44,9 +44,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from feature_repo.schema import ENTITY_KEY, ISSUED_AT
-from feature_repo.store import StoreConfig
-from feature_repo.timeutils import require_utc, utc_now
+from pvcast.schema import ENTITY_KEY, ISSUED_AT
+from pvcast.settings import StoreConfig
+from pvcast.timeutils import require_utc, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class ServedForecasts:
     """A batch of forecasts exactly as the service has them after running the model.
 
     ``quantiles_kw`` is the ONNX output (n, steps, levels); ``valid_time`` the interval beginnings
-    [s since epoch, UTC] (n, steps), as ``feature_repo.features.ModelInputs.valid_time``.
+    [s since epoch, UTC] (n, steps), as ``pvcast.pv.features.ModelInputs.valid_time``.
     """
 
     park_id: Sequence[str]  # (n,)

@@ -20,7 +20,7 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from numpy.typing import NDArray
 
-from feature_repo.schema import ENTITY_KEY, FEATURE_SERVICE_NAME
+from pvcast.schema import ENTITY_KEY, FEATURE_SERVICE_NAME
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -25,10 +25,11 @@ from feast import FeatureStore, RepoConfig
 from feast.data_source import PushMode
 
 from feature_repo import tables
-from feature_repo.errors import DataNotFoundError
 from feature_repo.online import OnlineReader
-from feature_repo.parks import Park, parks_from_frame
-from feature_repo.schema import (
+from feature_repo.views import Definitions, build_definitions, source_dir, source_path
+from pvcast.errors import DataNotFoundError
+from pvcast.pv.plant import PARK_FEATURES, PARK_FIELD_TYPES, Park, parks_from_frame
+from pvcast.schema import (
     ENTITY_KEY,
     EVENT_TIMESTAMP,
     FEATURE_SERVICE_NAME,
@@ -36,7 +37,6 @@ from feature_repo.schema import (
     GENERATION_PUSH_SOURCE,
     GENERATION_VIEW,
     ISSUED_AT,
-    PARK_FEATURES,
     PARK_PUSH_SOURCE,
     PARK_VIEW,
     WEATHER_META,
@@ -44,13 +44,14 @@ from feature_repo.schema import (
     WEATHER_VARIABLES,
     WEATHER_VIEW,
 )
-from feature_repo.timeutils import require_utc, utc_series
-from feature_repo.views import Definitions, build_definitions, source_dir, source_path
+from pvcast.settings import StoreConfig
+from pvcast.timeutils import require_utc, utc_series
 
 logger = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent
-OnlineBackend = Literal["sqlite", "redis"]
+ARROW_TYPES: Final[dict[type, pa.DataType]] = {float: pa.float64(), int: pa.int64(), str: pa.string()}
+"""Arrow type of each Python type of the plant model's fields."""
 
 # Column order of each offline table (Feast's offline write checks it exactly).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -66,19 +67,6 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 """What identifies a row: appending a row whose key is already stored is a no-op (idempotent ingestion)."""
 PUSH_SOURCES = {PARK_VIEW: PARK_PUSH_SOURCE, WEATHER_VIEW: WEATHER_PUSH_SOURCE, GENERATION_VIEW: GENERATION_PUSH_SOURCE}
-
-
-@dataclass(frozen=True)
-class StoreConfig:
-    """Where a store lives and which online backend it uses."""
-
-    repo_path: Path
-    online: OnlineBackend = "sqlite"
-    redis_url: str | None = None
-
-    @property
-    def data_dir(self) -> Path:
-        return self.repo_path / "data"
 
 
 def redis_connection_string(url: str) -> str:
@@ -181,7 +169,7 @@ def _arrow_schema(view: str) -> pa.Schema:
         ENTITY_KEY: pa.string(),
         TIMESTAMP_COLUMN[view]: pa.timestamp("us", tz="UTC"),
     }
-    types |= {n: pa.float64() for n in PARK_FEATURES}
+    types |= {n: ARROW_TYPES[t] for n, t in PARK_FIELD_TYPES.items()}
     types |= {n: pa.list_(pa.float32()) for n in WEATHER_VARIABLES}
     types |= {n: pa.int64() for n in (*WEATHER_META, "valid_time_epoch_s")}
     types["power_kw"] = pa.float32()
@@ -322,6 +310,16 @@ def read_offline(store: FeatureStore, park_ids: Sequence[str], issued_at: Sequen
     service = store.get_feature_service(FEATURE_SERVICE_NAME)
     frame = store.get_historical_features(entity_df=entities, features=service).to_df()
     return frame.sort_values("_row").drop(columns="_row").reset_index(drop=True)
+
+
+def frame_rows(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """A retrieval frame (:func:`read_offline`) as feature-name → values with missing values as None: the shape
+    of an online read, which the tensor builder takes."""
+
+    def missing(v: object) -> bool:
+        return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+
+    return {c: [None if missing(v) else v for v in frame[c].tolist()] for c in frame.columns}
 
 
 def registered_parks(config: StoreConfig) -> list[Park]:

@@ -39,12 +39,11 @@ import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 from pandera.errors import SchemaErrors
 
-from feature_repo import physics
-from feature_repo.features import monthly_linke_turbidity
-from feature_repo.parks import Park
-from feature_repo.schema import ENTITY_KEY, EVENT_TIMESTAMP, GENERATION_VIEW, ISSUED_AT, STEP_SECONDS, WEATHER_VIEW
-from feature_repo.store import StoreConfig
-from feature_repo.timeutils import utc_now
+from pvcast.pv import physics
+from pvcast.pv.plant import Park
+from pvcast.schema import ENTITY_KEY, EVENT_TIMESTAMP, GENERATION_VIEW, ISSUED_AT, STEP_SECONDS, WEATHER_VIEW
+from pvcast.settings import StoreConfig
+from pvcast.timeutils import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -194,14 +193,7 @@ def clearsky_power_kw(park: Park, valid_time: pd.DatetimeIndex, step_seconds: in
     """Physical maximum of AC power [kW] per interval: clear-sky plane-of-array irradiance at the interval
     midpoint, 25 °C cells, no DC losses, clipped at the inverter. 0 while the sun is down."""
     mid = (valid_time.asi8 // 10**9 + step_seconds // 2).astype(np.float64)
-    position = physics.solar_position(physics.sun_ephemeris(mid), park.latitude, park.longitude, park.altitude)
-    dni_extra = physics.extraterrestrial_irradiance(physics.sun_ephemeris(mid).earth_sun_distance)
-    airmass = physics.absolute_airmass(position.apparent_zenith, park.altitude)
-    turbidity = monthly_linke_turbidity(park.latitude, park.longitude)[valid_time.month.to_numpy() - 1]
-    clear = physics.clearsky_irradiance(position.apparent_zenith, airmass, turbidity, park.altitude, dni_extra)
-    poa = physics.plane_of_array(park.surface_tilt, park.surface_azimuth, position, clear, dni_extra)
-    power = physics.ac_power_kw(poa, 25.0, park.capacity_dc_kwp, park.capacity_ac_kw, dc_losses=0.0)
-    return np.where(position.apparent_elevation > 0, power, 0.0)
+    return physics.clearsky_ac_power_kw(mid, **park.model_dump(exclude={"park_id"}), temp_cell=25.0, dc_losses=0.0)
 
 
 def validate_telemetry(frame: pd.DataFrame, park: Park, thresholds: QualityThresholds) -> Validated:

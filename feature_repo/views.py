@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
-from feast.types import Array, Float32, Float64, Int64
+from feast.types import Array, Float32, Float64, Int64, PrimitiveFeastType, String
 
-from feature_repo.schema import (
+from pvcast.pv.plant import PARK_FIELD_TYPES
+from pvcast.schema import (
     ENTITY_KEY,
     ENTITY_NAME,
     EVENT_TIMESTAMP,
@@ -23,7 +24,6 @@ from feature_repo.schema import (
     GENERATION_PUSH_SOURCE,
     GENERATION_VIEW,
     ISSUED_AT,
-    PARK_FEATURES,
     PARK_PUSH_SOURCE,
     PARK_VIEW,
     WEATHER_PUSH_SOURCE,
@@ -36,6 +36,9 @@ WEATHER_TTL = timedelta(days=2)
 """A weather forecast older than this is not served at all (freshness limits in the service are tighter)."""
 GENERATION_TTL = timedelta(hours=6)
 """Telemetry older than this no longer informs the intraday update."""
+
+FEAST_TYPES: dict[type, PrimitiveFeastType] = {float: Float64, int: Int64, str: String}
+"""Feast type of each Python type of the plant model's fields."""
 
 SOURCE_DIRS = {
     PARK_VIEW: "parks",
@@ -94,6 +97,11 @@ def _file_source(name: str, data_dir: Path, view: str, timestamp_field: str) -> 
     return FileSource(name=name, path=str(source_path(data_dir, view)), timestamp_field=timestamp_field)
 
 
+def park_schema() -> list[Field]:
+    """The ``park`` view's fields: the plant model's fields (``pvcast.pv.plant``), in order, with their types."""
+    return [Field(name=name, dtype=FEAST_TYPES[kind]) for name, kind in PARK_FIELD_TYPES.items()]
+
+
 def _park_view(park: Entity, data_dir: Path) -> tuple[FileSource, PushSource, FeatureView]:
     source = _file_source("park_source", data_dir, PARK_VIEW, EVENT_TIMESTAMP)
     push = PushSource(name=PARK_PUSH_SOURCE, batch_source=source)
@@ -101,7 +109,7 @@ def _park_view(park: Entity, data_dir: Path) -> tuple[FileSource, PushSource, Fe
         name=PARK_VIEW,
         entities=[park],
         ttl=timedelta(0),  # metadata never expires; a newer row replaces it
-        schema=[Field(name=n, dtype=Float64) for n in PARK_FEATURES],
+        schema=park_schema(),
         source=push,
         description="Park metadata: location [°, m], capacities [kWp, kW], orientation [°].",
     )

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from collections.abc import Iterable
 
-from feature_repo.errors import PvcastError
-from service.settings import ApiKey, Scope
-
-KEY_PREFIX = "pvc_"
-
-
-class AuthenticationError(PvcastError):
-    """Missing or unknown key (HTTP 401)."""
-
-
-class PermissionDeniedError(PvcastError):
-    """Valid key without the scope the endpoint needs (HTTP 403)."""
-
-
-def hash_key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_key() -> str:
-    """A fresh random key (~190 bits)."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+from pvcast.errors import AuthenticationError, PermissionDeniedError
+from pvcast.keys import ApiKey, Scope, hash_key
 
 
 def bearer_token(authorization: str | None) -> str:

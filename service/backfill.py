@@ -18,9 +18,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from feature_repo.store import StoreConfig, registered_parks
+from feature_repo.store import registered_parks
+from pvcast.errors import InvalidJobError
+from pvcast.settings import StoreConfig
 from service.forecaster import Computed, Forecaster, ServedModel
-from service.jobs import InvalidJobError, Progress
+from service.jobs import Progress
 
 CHUNK_ROWS = 2048
 MAX_FORECASTS = 2_000_000

@@ -10,15 +10,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from feature_repo.errors import InvalidParkError, NaiveTimestampError, PvcastError, UnknownParkError
-from service.auth import AuthenticationError, PermissionDeniedError
-from service.forecaster import (
+from pvcast.errors import (
+    AuthenticationError,
     HorizonTooLongError,
+    InvalidJobError,
+    InvalidParkError,
     IssuedInFutureError,
+    JobNotFoundError,
+    NaiveTimestampError,
+    PermissionDeniedError,
+    PvcastError,
     QuantileNotServedError,
+    SharedStateUnavailableError,
     StoreUnavailableError,
+    UnknownParkError,
 )
-from service.jobs import InvalidJobError, JobNotFoundError, SharedStateUnavailableError
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The forecast path: features (online, or point-in-time offline for ``issued_at``) → the shared tensor builder →
-one onnxruntime call per request (one park or a whole batch) → JSON-ready dicts.
+one onnxruntime call per request (one park or a whole batch) → each park's JSON (``service/answers.py``).
 
 Everything that does not depend on the request is prepared once per worker: the feature reader (feature
 service resolved, entity keys cached), the model handle (session, labels, the degraded-mode baseline), and
@@ -13,58 +13,29 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 from feast import FeatureStore
 from numpy.typing import NDArray
 
-from feature_repo.errors import PvcastError, UnknownParkError
-from feature_repo.features import NOMINAL_TEMP_AIR, NOMINAL_WIND_SPEED, FeatureSpec, ModelInputs, build_inputs
 from feature_repo.forecast_log import ForecastLogBuffer, ServedForecasts
 from feature_repo.online import OnlineReader
-from feature_repo.schema import WEATHER_VARIABLES
-from feature_repo.store import read_offline
-from feature_repo.timeutils import ceil_epoch, iso_duration
+from feature_repo.store import frame_rows, read_offline
+from pvcast.baselines import DegradedMode
+from pvcast.contract import FeatureSpec, run_session
+from pvcast.errors import HorizonTooLongError, IssuedInFutureError, QuantileNotServedError, StoreUnavailableError
+from pvcast.model_store import LoadedModel
+from pvcast.pv.features import ModelInputs, build_inputs, without_weather
+from pvcast.schema import WEATHER_VARIABLES
 from service import metrics
-from service.fallback import Fallback
-from service.inference import run_session
-from service.model_store import LoadedModel
+from service.answers import ParkFailure, ParkForecast, assemble, quantile_label
 
 logger = logging.getLogger(__name__)
 
 
-class HorizonTooLongError(PvcastError, ValueError):
-    """The request asks for more hours than the served model forecasts (HTTP 422)."""
-
-    field = "horizon_hours"
-
-
-class QuantileNotServedError(PvcastError, ValueError):
-    """A requested quantile level is not one of the served model's (HTTP 422)."""
-
-    field = "quantiles"
-
-
-class IssuedInFutureError(PvcastError, ValueError):
-    """``issued_at`` lies in the future: no information from then exists yet (HTTP 422)."""
-
-    field = "issued_at"
-
-
-class StoreUnavailableError(PvcastError):
-    """The online feature store cannot be read (HTTP 503)."""
-
-
 # --- the model behind one handle ----------------------------------------------------------------------------
-
-
-def quantile_label(level: float) -> str:
-    """0.1 → 'p10', 0.025 → 'p2.5'."""
-    return f"p{round(level * 100, 6):g}"
 
 
 @dataclass(frozen=True)
@@ -75,17 +46,17 @@ class ServedModel:
     spec: FeatureSpec
     labels: tuple[str, ...]
     quantiles: tuple[float, ...]
-    fallback: Fallback
+    fallback: DegradedMode
 
     @classmethod
     def of(cls, loaded: LoadedModel) -> ServedModel:
         meta = loaded.metadata
         return cls(
             loaded=loaded,
-            spec=FeatureSpec(step_seconds=meta.step_seconds, horizon_steps=meta.horizon_steps),
+            spec=meta.spec,
             labels=tuple(quantile_label(q) for q in meta.quantiles),
             quantiles=tuple(meta.quantiles),
-            fallback=Fallback.from_metadata(meta.baselines, len(meta.quantiles)),
+            fallback=DegradedMode.of(meta),
         )
 
     @property
@@ -117,21 +88,6 @@ class ForecastQuery:
     horizon_hours: int = 24
     quantiles: Sequence[float] | None = None
     issued_at: pd.Timestamp | None = None
-
-
-@dataclass(frozen=True)
-class ParkForecast:
-    """One park's answer, already serialised (JSON object bytes)."""
-
-    park_id: str
-    degraded: bool
-    body: bytes
-
-
-@dataclass(frozen=True)
-class ParkFailure:
-    park_id: str
-    error: PvcastError
 
 
 @dataclass(frozen=True)
@@ -203,7 +159,7 @@ class Forecaster:
         if not backtest:
             self.log_served(model, computed)
         tic = time.perf_counter()
-        results = self.assemble(model, computed, issued, steps, levels)
+        results = assemble(model, computed, issued, steps, levels)
         metrics.stage_seconds.labels(stage="postprocess").observe(time.perf_counter() - tic)
         return results
 
@@ -306,7 +262,7 @@ class Forecaster:
             out[index] = run_session(model.loaded.session, inputs.features[index], inputs.capacity_ac_kw[index])
         if degraded.any():
             index = np.flatnonzero(degraded)
-            fallback = build_inputs(nominal_weather(rows, index, issued, model.spec), issued[index], model.spec)
+            fallback = build_inputs(without_weather(rows, index, issued, model.spec), issued[index], model.spec)
             out[index] = model.fallback.predict_kw(fallback.features, fallback.capacity_ac_kw)
             inputs = _replace_rows(inputs, index, fallback)
         return out, inputs
@@ -337,36 +293,6 @@ class Forecaster:
         except Exception:
             logger.exception("could not log %d served forecasts", len(index))
 
-    # -- JSON answers --
-
-    def assemble(
-        self, model: ServedModel, computed: Computed, issued: pd.Timestamp, steps: int, levels: list[int]
-    ) -> list[ParkForecast | ParkFailure]:
-        """Each park's answer serialised once: the header with orjson, the steps from precomputed fragments."""
-        labels = tuple(model.labels[i] for i in levels)
-        header = {
-            "issued_at": issued.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "model_version": model.version,
-            "unit": "kW",
-            "interval_length": iso_duration(model.spec.step_seconds),
-            "interval_label": "beginning",
-            "quantiles": [model.quantiles[i] for i in levels],
-        }
-        values = np.round(computed.quantiles_kw[:, :steps, levels].astype(np.float64), 3)
-        numbers = orjson.dumps(values.reshape(len(values), -1), option=orjson.OPT_SERIALIZE_NUMPY)
-        per_park = numbers[2:-2].split(b"],[") if len(values) else []
-        results: list[ParkForecast | ParkFailure] = []
-        for i, park_id in enumerate(computed.park_ids):
-            if not computed.inputs.park_known[i]:
-                results.append(ParkFailure(park_id, UnknownParkError(park_id)))
-                continue
-            reason = computed.degraded_reason[i]
-            head = header | {"capacity_ac_kw": computed.capacity_ac_kw[i], "degraded": reason is not None}
-            head = {"park_id": park_id, **head, "degraded_reason": reason}
-            fragments = step_fragments(int(computed.inputs.valid_time[i, 0]), model.spec.step_seconds, steps, labels)
-            results.append(ParkForecast(park_id, reason is not None, _join(head, fragments, per_park[i])))
-        return results
-
     def store_reachable(self) -> bool:
         try:
             self.reader.read(["__readiness_probe__"], None)
@@ -374,56 +300,6 @@ class Forecaster:
         except Exception as exc:
             logger.warning("readiness: online store unreachable (%s)", type(exc).__name__)
             return False
-
-
-@lru_cache(maxsize=512)
-def step_fragments(first: int, step_seconds: int, steps: int, labels: tuple[str, ...]) -> tuple[bytes, ...]:
-    """The JSON text around each number of a ``forecast`` array, shared by every park of an issue time.
-
-    Fragment k precedes number k (step k // levels, level k % levels); the last one closes the array.
-    """
-    times = pd.to_datetime(first + step_seconds * np.arange(steps), unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ")
-    fragments = []
-    for s, stamp in enumerate(times):
-        opening = b"[{" if s == 0 else b"},{"
-        fragments.append(opening + b'"valid_time":"' + stamp.encode() + b'","' + labels[0].encode() + b'":')
-        fragments.extend(b',"' + label.encode() + b'":' for label in labels[1:])
-    fragments.append(b"}]")
-    return tuple(fragments)
-
-
-def _join(head: dict[str, Any], fragments: tuple[bytes, ...], numbers: bytes) -> bytes:
-    """``head`` plus ``"forecast": [...]`` as one JSON object; ``numbers`` is the park's comma-separated values."""
-    values = numbers.split(b",")
-    parts: list[bytes] = [b""] * (2 * len(values))
-    parts[0::2] = fragments[:-1]
-    parts[1::2] = values
-    return orjson.dumps(head)[:-1] + b',"forecast":' + b"".join(parts) + fragments[-1] + b"}"
-
-
-def frame_rows(frame: pd.DataFrame) -> dict[str, list[Any]]:
-    """A retrieval frame as feature-name → values with missing values as None (the shape of an online read)."""
-
-    def missing(v: object) -> bool:
-        return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
-
-    return {c: [None if missing(v) else v for v in frame[c].tolist()] for c in frame.columns}
-
-
-def nominal_weather(
-    rows: dict[str, list[Any]], index: NDArray[np.int64], issued: NDArray[np.int64], spec: FeatureSpec
-) -> dict[str, list[Any]]:
-    """The rows ``index`` with their weather replaced by a run of no irradiance at nominal temperature and wind
-    starting at the forecast's first step, so the clear-sky channels are computed exactly as for any forecast."""
-    subset = {k: [v[i] for i in index] for k, v in rows.items()}
-    t0 = ceil_epoch(issued[index], spec.step_seconds)
-    steps = spec.horizon_steps
-    constant = {"temp_air": NOMINAL_TEMP_AIR, "wind_speed": NOMINAL_WIND_SPEED}
-    for name in WEATHER_VARIABLES:
-        subset[name] = [np.full(steps, constant.get(name, 0.0), dtype=np.float32) for _ in index]
-    subset["valid_from_epoch_s"] = [int(t) for t in t0]
-    subset["step_seconds"] = [spec.step_seconds] * len(index)
-    return subset
 
 
 def _take(inputs: ModelInputs, order: NDArray[np.int64]) -> ModelInputs:

@@ -16,12 +16,12 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from feature_repo.errors import PvcastError
+from pvcast.errors import PvcastError
+from pvcast.keys import ApiKey, Scope
 from service import errors, metrics
 from service.auth import authenticate, require_scope
 from service.logs import request_id
 from service.ratelimit import RateLimiter
-from service.settings import ApiKey, Scope
 
 logger = logging.getLogger("service.access")
 

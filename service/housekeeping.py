@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from feature_repo.forecast_log import ForecastLogBuffer
-from service import metrics, model_store
+from pvcast.contract import run_session
+from pvcast.model_store import LoadedModel, ModelStore
+from service import metrics
 from service.forecaster import ModelHandle, ServedModel
-from service.inference import run_session
-from service.model_store import LoadedModel
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,10 @@ def smoke_check(model: ServedModel) -> None:
         raise ModelRefusedError("quantiles not monotone on a smoke input")
 
 
-def prepare(version: str, threads: int) -> ServedModel:
+def prepare(store: ModelStore, version: str, threads: int) -> ServedModel:
     """Load and check ``version``; raises :class:`ModelRefusedError` if it must not serve."""
     try:
-        loaded = model_store.load(version, threads=threads)
+        loaded = store.load(version, threads=threads)
         model = ServedModel.of(loaded)
         smoke_check(model)
     except ModelRefusedError:
@@ -72,21 +72,22 @@ def publish_model_metrics(loaded: LoadedModel, previous: str | None = None) -> N
 
 @dataclass
 class Reloader:
-    """Follows the production pointer for one :class:`ModelHandle`."""
+    """Follows the production pointer of ``store`` (or ``pointer``, when given) for one :class:`ModelHandle`."""
 
     handle: ModelHandle
+    store: ModelStore
     threads: int = 1
-    pointer: Callable[[], str | None] = model_store.production_version
+    pointer: Callable[[], str | None] | None = None
     refused: set[str] = field(default_factory=set)
 
     def poll(self) -> str | None:
         """One check; returns the version swapped in (None: nothing changed or the new version was refused)."""
-        target = self.pointer()
+        target = (self.pointer or self.store.production_version)()
         current = self.handle.current.version
         if target is None or target == current or target in self.refused:
             return None
         try:
-            model = prepare(target, self.threads)
+            model = prepare(self.store, target, self.threads)
         except ModelRefusedError as exc:
             self.refused.add(target)
             metrics.model_reloads.labels(outcome="refused").inc()

@@ -23,29 +23,13 @@ from typing import Any
 import pandas as pd
 import redis
 
-from feature_repo.errors import PvcastError
+from pvcast.errors import JobNotFoundError, PvcastError, SharedStateUnavailableError
 
 logger = logging.getLogger(__name__)
 
 LEASE_S = 30
 Progress = Callable[[float], None]
 Work = Callable[[Progress], dict[str, Any]]
-
-
-class JobNotFoundError(PvcastError, LookupError):
-    """No job with this id (or its state has expired) (HTTP 404)."""
-
-
-class SharedStateUnavailableError(PvcastError):
-    """The Redis that holds job state cannot be reached, or none is configured (HTTP 503)."""
-
-
-class InvalidJobError(PvcastError, ValueError):
-    """A job request that cannot run as given (HTTP 422); ``field`` names the offending field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 def _now() -> str:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import httpx
 
-from feature_repo.store import StoreConfig, registered_parks
-from service.auth import hash_key, new_key
+from feature_repo.store import registered_parks
+from pvcast.keys import hash_key, new_key
+from pvcast.settings import StoreConfig
 
 logger = logging.getLogger("pvcast.launch")
 STATE = Path(".pvcast")

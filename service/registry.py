@@ -14,10 +14,11 @@ from typing import Any
 import pandas as pd
 from feast import FeatureStore
 
-from feature_repo.errors import DataNotFoundError, UnknownParkError
-from feature_repo.parks import Park, parks_frame, validate_park
-from feature_repo.schema import PARK_VIEW
-from feature_repo.store import StoreConfig, append_rows, registered_parks, tombstone
+from feature_repo.store import append_rows, registered_parks, tombstone
+from pvcast.errors import DataNotFoundError, UnknownParkError
+from pvcast.pv.plant import Park, parks_frame, validate_park
+from pvcast.schema import PARK_VIEW
+from pvcast.settings import StoreConfig
 
 
 class ParkRegistry:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from feature_repo.parks import ParkId
+from pvcast.pv.plant import ParkId
 
 MAX_HORIZON_HOURS = 48
 MAX_BATCH_PARKS = 10_000

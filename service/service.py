@@ -22,9 +22,10 @@ from fastapi import Path as PathParam
 from fastapi.security import HTTPBearer
 
 from feature_repo.forecast_log import ForecastLogBuffer
-from feature_repo.parks import Park
 from feature_repo.store import open_store
-from service import backfill, errors, logs, metrics, model_store
+from pvcast.model_store import PRODUCTION, ModelStore
+from pvcast.pv.plant import Park
+from service import backfill, errors, logs, metrics
 from service.forecaster import Forecaster, ForecastQuery, ModelHandle, ParkFailure, ServedModel
 from service.gate import Gate, GateConfig
 from service.housekeeping import Housekeeper, Reloader, publish_model_metrics
@@ -111,7 +112,8 @@ class PVCast:
     def __init__(self) -> None:
         logs.configure()
         self.settings = ServiceSettings()
-        loaded = model_store.load(self.settings.model, threads=self.settings.ort_threads)
+        models = ModelStore(self.settings.bentoml_home)
+        loaded = models.load(self.settings.model, threads=self.settings.ort_threads)
         config = self.settings.store
         store = open_store(config)
         self.handle = ModelHandle(ServedModel.of(loaded))
@@ -135,8 +137,8 @@ class PVCast:
         )
         publish_model_metrics(loaded)
         # A pinned PVCAST_MODEL (a version, not "production") is never replaced by a promotion.
-        follows = self.settings.model == model_store.PRODUCTION
-        reloader = Reloader(self.handle, threads=self.settings.ort_threads) if follows else None
+        follows = self.settings.model == PRODUCTION
+        reloader = Reloader(self.handle, models, threads=self.settings.ort_threads) if follows else None
         self.housekeeper = Housekeeper(reloader, self.forecast_log, self.settings.reload_seconds).start()
         logger.info("serving model %s from %s", loaded.tag, config.repo_path)
 

@@ -1,36 +1,16 @@
-"""Typed, frozen service settings from the environment (PVCAST_*, REDIS_URL). Built once at start-up."""
+"""Typed, frozen service settings: the shared ``PvcastSettings`` plus the service's own. Built once at start-up."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from pydantic import Field, field_validator
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from feature_repo.store import StoreConfig
-
-Scope = Literal["read", "write", "admin"]
+from pvcast.keys import ApiKey
+from pvcast.settings import PvcastSettings
 
 
-class ApiKey(BaseModel):
-    """A client key, stored only as the SHA-256 hex digest of the secret."""
+class ServiceSettings(PvcastSettings):
+    """The forecast service's settings (environment ``PVCAST_*``)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    name: str = Field(min_length=1)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    scopes: tuple[Scope, ...] = ("read",)
-    rate_per_second: float | None = Field(default=None, gt=0, description="Overrides PVCAST_RATE_PER_SECOND")
-    burst: int | None = Field(default=None, ge=1, description="Overrides PVCAST_RATE_BURST")
-
-
-class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PVCAST_", frozen=True, extra="ignore")
-
-    feature_repo: Path = Path("feature_repo")
-    online_store: Literal["sqlite", "redis"] = "sqlite"
-    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "PVCAST_REDIS_URL"))
     state_redis_url: str | None = Field(
         default=None,
         description="Redis for rate limits and job state shared by the replicas (default: REDIS_URL).",
@@ -79,10 +59,6 @@ class ServiceSettings(BaseSettings):
                 "Create one with `pvcast apikey create --name NAME` and pass the printed JSON list."
             )
         return keys
-
-    @property
-    def store(self) -> StoreConfig:
-        return StoreConfig(repo_path=self.feature_repo.resolve(), online=self.online_store, redis_url=self.redis_url)
 
     @property
     def shared_state_url(self) -> str | None:

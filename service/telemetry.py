@@ -18,8 +18,9 @@ from feast import FeatureStore
 from numpy.typing import NDArray
 
 from feature_repo.online import OnlineReader
-from feature_repo.schema import ENTITY_KEY, EVENT_TIMESTAMP, GENERATION_VIEW, PARK_VIEW
-from feature_repo.store import StoreConfig, append_rows
+from feature_repo.store import append_rows
+from pvcast.schema import ENTITY_KEY, EVENT_TIMESTAMP, GENERATION_VIEW, PARK_VIEW
+from pvcast.settings import StoreConfig
 from service import metrics
 
 MAX_CAPACITY_RATIO = 1.1

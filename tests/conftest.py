@@ -21,10 +21,14 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
 import redis
+
+if TYPE_CHECKING:
+    from pvcast.model_store import ModelStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _BENTOML_HOME = Path(tempfile.mkdtemp(prefix="pvcast-test-bentoml-"))
@@ -71,6 +75,14 @@ def redis_url() -> Iterator[str]:
     client.flushdb()
 
 
+def run_models() -> ModelStore:
+    """The model store of this test run (pvcast.model_store imports bentoml, which must see BENTOML_HOME first:
+    call this from tests, never at conftest import)."""
+    from pvcast.model_store import ModelStore
+
+    return ModelStore(_BENTOML_HOME)
+
+
 @dataclass(frozen=True)
 class DemoStore:
     config: object  # feature_repo.store.StoreConfig
@@ -80,7 +92,7 @@ class DemoStore:
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
     """One year of synthetic demo data ending now, in its own store folder, materialized (SQLite)."""
-    from feature_repo.store import StoreConfig
+    from pvcast.settings import StoreConfig
     from training.jobs import build_demo_store
 
     config = StoreConfig(repo_path=tmp_path_factory.mktemp("demo_store"))
@@ -96,7 +108,9 @@ def trained(demo_store: DemoStore):  # type: ignore[no-untyped-def]
     from training.config import TrainConfig
     from training.pipeline import train_and_register
 
-    return train_and_register(open_store(demo_store.config), demo_store.config, TrainConfig(), promote=True)
+    return train_and_register(
+        open_store(demo_store.config), demo_store.config, TrainConfig(), run_models(), promote=True
+    )
 
 
 def free_port() -> int:
@@ -117,7 +131,7 @@ WRITE_ONLY_KEY = "pvc_test-write-only-key"
 
 
 def api_keys_json() -> str:
-    from service.auth import hash_key
+    from pvcast.keys import hash_key
 
     return json.dumps([
         {"name": "reader", "sha256": hash_key(READ_KEY), "scopes": ["read"]},

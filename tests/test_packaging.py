@@ -87,8 +87,8 @@ def service_modules() -> list[Path]:
 
 def test_imports_scan_sees_imports() -> None:
     """The scanner finds plain, dotted, from- and dynamic imports (guards the next test against a blind scan)."""
-    assert "onnxruntime" in imported_modules(REPO_ROOT / "service" / "inference.py")
-    assert "pvlib" in imported_modules(REPO_ROOT / "feature_repo" / "physics.py")
+    assert "onnxruntime" in imported_modules(REPO_ROOT / "pvcast" / "contract.py")
+    assert "pvlib" in imported_modules(REPO_ROOT / "pvcast" / "pv" / "physics.py")
     assert "torch" in imported_modules(REPO_ROOT / "training" / "model.py")
 
 

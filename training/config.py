@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from feature_repo.features import FeatureSpec
-from feature_repo.schema import STEP_SECONDS
+from pvcast.contract import FeatureSpec
+from pvcast.schema import STEP_SECONDS
 
 
 @dataclass(frozen=True)

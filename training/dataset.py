@@ -15,11 +15,13 @@ import pandas as pd
 from feast import FeatureStore
 from numpy.typing import NDArray
 
-from feature_repo.errors import DataNotFoundError
-from feature_repo.features import FeatureSpec, ModelInputs, build_inputs
-from feature_repo.schema import ENTITY_KEY, GENERATION_VIEW
-from feature_repo.store import StoreConfig, read_offline, read_table
-from feature_repo.timeutils import require_utc
+from feature_repo.store import frame_rows, read_offline, read_table
+from pvcast.contract import FeatureSpec
+from pvcast.errors import DataNotFoundError
+from pvcast.pv.features import ModelInputs, build_inputs
+from pvcast.schema import ENTITY_KEY, GENERATION_VIEW
+from pvcast.settings import StoreConfig
+from pvcast.timeutils import require_utc
 
 logger = logging.getLogger(__name__)
 
@@ -73,19 +75,10 @@ def build_dataset(
 def _chunk(store: FeatureStore, pairs: pd.DataFrame, labels: _LabelTable, spec: FeatureSpec) -> Dataset:
     rows = read_offline(store, pairs[ENTITY_KEY].tolist(), pairs["issued_at"].tolist())
     issued = pairs["issued_at"].astype("int64").to_numpy() // 10**9
-    inputs = build_inputs(_columns(rows), issued, spec)
+    inputs = build_inputs(frame_rows(rows), issued, spec)
     keep = inputs.park_known & inputs.weather_ok
     logger.info("retrieved %d samples (%d usable) up to %s", len(pairs), keep.sum(), pairs["issued_at"].iloc[-1])
     return _assemble(pairs[ENTITY_KEY].to_numpy(dtype=object), issued, inputs, labels).subset(keep)
-
-
-def _columns(frame: pd.DataFrame) -> dict[str, list[object]]:
-    """A retrieval frame as feature-name → values, with missing values as None (like an online read)."""
-    return {c: [None if _missing(v) else v for v in frame[c].tolist()] for c in frame.columns}
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
 def _assemble(

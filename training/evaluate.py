@@ -3,78 +3,38 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import pandas as pd
 
-from feature_repo.features import ELEVATION_CHANNEL
-from training import baselines as bl
+from pvcast.baselines import Baselines
+from pvcast.contract import run_in_batches
+from pvcast.pv import features as pv_features
 from training.dataset import Dataset
 from training.metrics import central_index, interval_indices, score
 
-Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 METHODS = ("model", "physics", "smart_persistence")
 
 
-@dataclass(frozen=True)
-class Baselines:
-    """Baseline error models fitted on the training window (stored with the model)."""
-
-    physics: bl.ResidualQuantiles
-    persistence: bl.ResidualQuantiles
-    fallback_csi: float
-
-    def to_dict(self) -> dict[str, Any]:
-        table = {
-            k: {"edges": v.edges.tolist(), "table": v.table.tolist()}
-            for k, v in (("physics", self.physics), ("persistence", self.persistence))
-        }
-        return {**table, "fallback_csi": self.fallback_csi}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Baselines:
-        def rq(d: dict[str, Any]) -> bl.ResidualQuantiles:
-            return bl.ResidualQuantiles(np.asarray(d["edges"]), np.asarray(d["table"]))
-
-        return cls(rq(data["physics"]), rq(data["persistence"]), float(data["fallback_csi"]))
-
-
 def sun_up(data: Dataset) -> np.ndarray:
-    return data.features[..., ELEVATION_CHANNEL] > 0
+    return pv_features.sun_up(data.features)
 
 
 def fit_baselines(train: Dataset, quantiles: Sequence[float]) -> Baselines:
-    csi = bl.mean_measured_csi(train.features)
-    target = train.target_fraction
-    return Baselines(
-        physics=bl.ResidualQuantiles.fit(bl.physics_point(train.features), target, sun_up(train), quantiles),
-        persistence=bl.ResidualQuantiles.fit(
-            bl.persistence_point(train.features, csi), target, sun_up(train), quantiles
-        ),
-        fallback_csi=csi,
-    )
+    """The baselines' error models on the training window (``pvcast.baselines``)."""
+    return Baselines.fit(train.features, train.target_fraction, quantiles)
 
 
-def predict_in_batches(predict: Predictor, data: Dataset, batch: int = 2048) -> np.ndarray:
-    parts = [
-        predict(data.features[i : i + batch], data.capacity_ac_kw[i : i + batch]) for i in range(0, len(data), batch)
-    ]
-    return np.concatenate(parts)
-
-
-def predict_all(predict: Predictor, data: Dataset, baselines: Baselines) -> dict[str, np.ndarray]:
-    """Quantile forecasts [kW] of every method on ``data``."""
+def predict_all(session: ort.InferenceSession, data: Dataset, baselines: Baselines) -> dict[str, np.ndarray]:
+    """Quantile forecasts [kW] of every method on ``data``: the model through onnxruntime (what is served)."""
     f, cap = data.features, data.capacity_ac_kw
     return {
-        "model": predict_in_batches(predict, data),
-        "physics": bl.to_kw(baselines.physics.predict(bl.physics_point(f)), f, cap),
-        "smart_persistence": bl.to_kw(
-            baselines.persistence.predict(bl.persistence_point(f, baselines.fallback_csi)), f, cap
-        ),
+        "model": run_in_batches(session, f, cap),
+        "physics": baselines.physics_kw(f, cap),
+        "smart_persistence": baselines.persistence_kw(f, cap),
     }
 
 

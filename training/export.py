@@ -10,8 +10,8 @@ import numpy as np
 import onnx
 import torch
 
-from feature_repo.errors import PvcastError
-from service.inference import INPUT_CAPACITY, INPUT_FEATURES, OUTPUT_QUANTILES, open_session, run_session
+from pvcast.contract import INPUT_CAPACITY, INPUT_FEATURES, OUTPUT_QUANTILES, open_session, run_session
+from pvcast.errors import ExportParityError
 
 logger = logging.getLogger(__name__)
 
@@ -19,10 +19,6 @@ PARITY_TOLERANCE = 1e-4
 """Max |ONNX − torch| of the output as a fraction of AC capacity. (An absolute 1e-4 kW is below float32
 resolution for a multi-MW park: one ULP at 4000 kW is 2.4e-4 kW.)"""
 EXAMPLE_BATCH = 3  # > 1 so the exporter cannot specialise the batch axis to 1
-
-
-class ExportParityError(PvcastError):
-    """The ONNX graph does not reproduce torch within the tolerance."""
 
 
 def export_onnx(

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from feature_repo.parks import parks_from_frame
-from feature_repo.schema import GENERATION_VIEW, PARK_VIEW, WEATHER_VIEW
 from feature_repo.sources.demo import build_demo_dataset
-from feature_repo.store import StoreConfig, init_store, materialize, open_store, registered_parks
-from feature_repo.timeutils import require_utc
-from service import model_store
-from service.inference import run_session
+from feature_repo.store import init_store, materialize, open_store, registered_parks, write_table
+from pvcast.baselines import Baselines
+from pvcast.model_store import ModelStore
+from pvcast.pv.plant import parks_from_frame
+from pvcast.schema import GENERATION_VIEW, PARK_VIEW, WEATHER_VIEW
+from pvcast.settings import StoreConfig
+from pvcast.timeutils import require_utc
 from training.config import ModelConfig, TrainConfig
-from training.dataset import build_dataset, issue_times
-from training.evaluate import Baselines, format_table, plot_fan, predict_all, score_all
+from training.dataset import Dataset, build_dataset, issue_times
+from training.evaluate import format_table, plot_fan, predict_all, score_all
 from training.pipeline import TrainReport, train_and_register
 
 logger = logging.getLogger(__name__)
@@ -31,8 +33,6 @@ def build_demo_store(config: StoreConfig, end: pd.Timestamp, days: int, seed: in
     demo = build_demo_dataset(end, days=days, seed=seed)
     parks_from_frame(demo.parks)  # validate before anything is written
     store = init_store(config)
-    from feature_repo.store import write_table
-
     write_table(config, PARK_VIEW, demo.parks)
     write_table(config, WEATHER_VIEW, demo.weather_forecasts)
     write_table(config, GENERATION_VIEW, demo.generation)
@@ -55,8 +55,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
-def train_job(config: StoreConfig, train_config: TrainConfig, promote: bool, out: Path) -> str:
-    report = train_and_register(open_store(config), config, train_config, promote)
+def train_job(config: StoreConfig, train_config: TrainConfig, models: ModelStore, promote: bool, out: Path) -> str:
+    report = train_and_register(open_store(config), config, train_config, models, promote)
     plot = _plot(report.test, report.predictions["model"], train_config.model.quantiles, None, out)
     return _summary(report, plot)
 
@@ -76,6 +76,7 @@ def _summary(report: TrainReport, plot: Path | None) -> str:
 
 def evaluate_job(
     config: StoreConfig,
+    models: ModelStore,
     reference: str,
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
@@ -83,12 +84,12 @@ def evaluate_job(
     out: Path,
 ) -> tuple[dict[str, dict[str, float]], str]:
     """Score a stored ONNX model (what the service runs) and the baselines on a window."""
-    loaded = model_store.load(reference)
+    loaded = models.load(reference)
     meta = loaded.metadata
     window_start = start if start is not None else pd.Timestamp(meta.test_window["start"])
     window_end = end if end is not None else pd.Timestamp(meta.test_window["end"])
     parks = [p.park_id for p in registered_parks(config) if p.park_id in meta.parks]
-    spec = TrainConfig(horizon_steps=meta.horizon_steps, step_seconds=meta.step_seconds).spec
+    spec = meta.spec
     every = pd.Timedelta(seconds=meta.training.get("config", {}).get("issue_every_hours", 1.0) * 3600)
     data = build_dataset(
         open_store(config),
@@ -98,14 +99,14 @@ def evaluate_job(
         spec,
     )
     baselines = Baselines.from_dict(meta.baselines)
-    predictions = predict_all(lambda f, c: run_session(loaded.session, f, c), data, baselines)
+    predictions = predict_all(loaded.session, data, baselines)
     scores = score_all(predictions, data, meta.quantiles)
     plot = _plot(data, predictions["model"], meta.quantiles, park, out)
     header = f"model {loaded.tag} on {len(data)} forecasts issued {window_start} .. {window_end}"
     return scores, "\n".join([header, format_table(scores), f"fan chart: {plot}" if plot else ""]).rstrip()
 
 
-def _plot(data, pred_kw: np.ndarray, quantiles, park: str | None, out: Path) -> Path | None:  # type: ignore[no-untyped-def]
+def _plot(data: Dataset, pred_kw: np.ndarray, quantiles: Sequence[float], park: str | None, out: Path) -> Path | None:
     park_id = park or str(sorted(set(data.park_id))[0])
     try:
         return plot_fan(data, pred_kw, list(quantiles), park_id, out / f"fan_{park_id}.png")

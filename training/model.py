@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from feature_repo.features import ELEVATION_CHANNEL, PHYSICS_CHANNEL
+from pvcast.pv.features import ELEVATION_CHANNEL, PHYSICS_CHANNEL
 from training.config import ModelConfig
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from feature_repo.features import ELEVATION_CHANNEL
+from pvcast.pv.features import ELEVATION_CHANNEL
 from training.config import TrainConfig
 from training.dataset import Dataset
 from training.model import HybridQuantileLSTM, pinball_loss

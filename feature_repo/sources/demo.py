@@ -39,7 +39,8 @@ import pvlib
 from numpy.typing import NDArray
 from scipy import signal
 
-from feature_repo import schema
+from pvcast import schema
+from pvcast.pv.plant import PARK_FEATURES
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ FORECAST_COLUMNS: Final = (
     *schema.WEATHER_META,
     *schema.WEATHER_VARIABLES,
 )
-PARK_COLUMNS: Final = (schema.ENTITY_KEY, schema.EVENT_TIMESTAMP, *schema.PARK_FEATURES)
+PARK_COLUMNS: Final = (schema.ENTITY_KEY, schema.EVENT_TIMESTAMP, *PARK_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ DEMO_PARKS: Final[tuple[DemoPark, ...]] = (
 
 @dataclass(frozen=True)
 class DemoDataset:
-    """The demo tables, in the column layout of ``feature_repo.schema``."""
+    """The demo tables, in the column layout of ``pvcast.schema``."""
 
     parks: pd.DataFrame  # one row per park
     weather_forecasts: pd.DataFrame  # one row per (park, issued_at)
@@ -505,7 +506,7 @@ def demo_end(end: pd.Timestamp) -> pd.Timestamp:
 
 def parks_frame(parks: tuple[DemoPark, ...], start: pd.Timestamp) -> pd.DataFrame:
     """Park metadata, valid from ``start``."""
-    rows = [{"park_id": p.park_id, **{f: float(getattr(p, f)) for f in schema.PARK_FEATURES}} for p in parks]
+    rows = [{"park_id": p.park_id, **{f: float(getattr(p, f)) for f in PARK_FEATURES}} for p in parks]
     frame = pd.DataFrame(rows)
     frame.insert(1, schema.EVENT_TIMESTAMP, pd.DatetimeIndex([start] * len(rows)).as_unit("us"))
     return frame

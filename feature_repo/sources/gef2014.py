@@ -27,12 +27,11 @@ from typing import Final
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from pvlib.irradiance import erbs
 
-from feature_repo import physics
-from feature_repo.errors import DataNotFoundError
-from feature_repo.parks import Park, parks_frame
-from feature_repo.schema import ENTITY_KEY, EVENT_TIMESTAMP, ISSUED_AT, WEATHER_VARIABLES
+from pvcast.errors import DataNotFoundError
+from pvcast.pv import physics
+from pvcast.pv.plant import Park, parks_frame
+from pvcast.schema import ENTITY_KEY, EVENT_TIMESTAMP, ISSUED_AT, WEATHER_VARIABLES
 
 FloatArray = NDArray[np.float64]
 EPOCH: Final = pd.Timestamp("1970-01-01", tz="UTC")
@@ -253,7 +252,7 @@ def fraction_to_percent(fraction: FloatArray) -> FloatArray:
 
 
 def midpoint_zenith(valid_time: pd.Series, altitude: pd.Series) -> FloatArray:
-    """Apparent solar zenith [°] at the middle of each hourly interval (SPA via ``feature_repo.physics``)."""
+    """Apparent solar zenith [°] at the middle of each hourly interval (SPA via ``pvcast.pv.physics``)."""
     mid = epoch_seconds(valid_time).astype(np.float64) + STEP_SECONDS / 2
     eph = physics.sun_ephemeris(mid)
     position = physics.solar_position(eph, LATITUDE, LONGITUDE, altitude.to_numpy(np.float64))
@@ -264,9 +263,7 @@ def decompose(ghi: FloatArray, zenith: FloatArray, valid_time: pd.Series) -> tup
     """DNI and DHI [W m⁻²] from hourly-mean GHI [W m⁻²] with Erbs; DHI = GHI where the split is undefined."""
     ghi = np.clip(np.nan_to_num(ghi), 0.0, None)
     doy = (valid_time + pd.Timedelta(seconds=STEP_SECONDS / 2)).dt.dayofyear.to_numpy()
-    parts = erbs(ghi, zenith, doy)
-    dni = np.clip(np.nan_to_num(np.asarray(parts["dni"], dtype=np.float64)), 0.0, None)
-    dhi = np.clip(np.nan_to_num(np.asarray(parts["dhi"], dtype=np.float64), nan=0.0), 0.0, ghi)
+    dni, dhi = physics.decompose(ghi, zenith, doy)
     return dni, np.where(dni > 0, dhi, ghi)
 
 

@@ -37,10 +37,10 @@ from openmeteo_sdk.Variable import Variable
 from openmeteo_sdk.WeatherApiResponse import WeatherApiResponse
 from retry_requests import retry
 
-from feature_repo.errors import PvcastError
-from feature_repo.parks import Park
-from feature_repo.schema import ENTITY_KEY, ISSUED_AT, STEP_SECONDS, WEATHER_VARIABLES
-from feature_repo.timeutils import require_utc
+from pvcast.errors import OpenMeteoError
+from pvcast.pv.plant import Park
+from pvcast.schema import ENTITY_KEY, ISSUED_AT, STEP_SECONDS, WEATHER_VARIABLES
+from pvcast.timeutils import require_utc
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +82,6 @@ UNITS: Final = {
     "relative_humidity_2m": Unit.percentage,
 }
 """The units pvcast requests (``wind_speed_unit=ms``); a response in any other unit is refused."""
-
-
-class OpenMeteoError(PvcastError):
-    """Open-Meteo answered with something unusable (HTTP error, malformed or partial body) after retries."""
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from typing import Final
 
 import pandas as pd
 
-from feature_repo.errors import NaiveTimestampError, PvcastError
-from feature_repo.schema import ENTITY_KEY
+from pvcast.errors import NaiveTimestampError, TelemetryFormatError
+from pvcast.schema import ENTITY_KEY
 
 KAGGLE_VARIABLE_MAP: Final = {
     "DATE_TIME": "valid_time",
@@ -36,10 +36,6 @@ KAGGLE_UTC_OFFSET: Final = pd.Timedelta(hours=5, minutes=30)
 KAGGLE_TIME_FORMAT: Final = "%d-%m-%Y %H:%M"
 
 TELEMETRY_COLUMNS: Final = (ENTITY_KEY, "valid_time", "power_kw", "dc_power_kw", "n_sources", "expected_sources")
-
-
-class TelemetryFormatError(PvcastError, ValueError):
-    """A telemetry file does not look like the format it was declared as."""
 
 
 def parse_kaggle_generation(content: bytes, park_id: str) -> pd.DataFrame:

@@ -39,9 +39,10 @@ import pandas as pd
 import psutil
 import redis
 
-from feature_repo.schema import GENERATION_VIEW, PARK_VIEW, WEATHER_VIEW
-from feature_repo.store import StoreConfig, init_store, materialize, read_table, write_table
-from service.auth import hash_key
+from feature_repo.store import init_store, materialize, read_table, write_table
+from pvcast.keys import hash_key
+from pvcast.schema import GENERATION_VIEW, PARK_VIEW, WEATHER_VIEW
+from pvcast.settings import StoreConfig
 from service.bench import population
 from service.bench.load import LoadStats
 from service.launch import ServiceStartError, stop_group, wait_ready

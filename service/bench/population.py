@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feature_repo import physics
-from feature_repo.parks import Park, parks_frame
-from feature_repo.schema import STEP_SECONDS, WEATHER_VARIABLES
+from pvcast.pv import physics
+from pvcast.pv.plant import Park, parks_frame
+from pvcast.schema import STEP_SECONDS, WEATHER_VARIABLES
 
 RUN_STEPS = 192  # 48 h of 15-minute values per weather run
 

@@ -188,14 +188,15 @@ def kill_tree(pid: int) -> None:
 
 
 def keys_json() -> str:
-    from service.auth import hash_key
+    from pvcast.keys import hash_key
 
     return json.dumps([{"name": "loadtest", "sha256": hash_key(LOADTEST_KEY), "scopes": ["read", "write", "admin"]}])
 
 
 def redis_store(demo_store: Any, tmp: Path, url: str) -> Path:
     """A copy of the demo store whose online store is Redis (database 14), materialized up to now."""
-    from feature_repo.store import StoreConfig, init_store, materialize
+    from feature_repo.store import init_store, materialize
+    from pvcast.settings import StoreConfig
 
     folder = tmp / "store"
     shutil.copytree(demo_store.config.repo_path, folder, ignore=shutil.ignore_patterns("online_store.db"))
@@ -396,9 +397,11 @@ def test_b_killing_a_replica_loses_no_request(cluster: Cluster, capsys: pytest.C
 def promote_new_version(cluster: Cluster) -> str:
     """A newly promoted model version: the production ONNX and metadata stored again as a new version."""
     code = (
-        "from service import model_store as m\n"
+        "from pvcast.model_store import ModelStore\n"
+        "from pvcast.settings import PvcastSettings\n"
+        "m = ModelStore(PvcastSettings().bentoml_home)\n"
         "loaded = m.load('production')\n"
-        "tag = m.save_model(loaded.path, loaded.metadata, labels={'source': 'tests/deploy re-save'})\n"
+        "tag = m.save(loaded.path, loaded.metadata, labels={'source': 'tests/deploy re-save'})\n"
         "print(m.promote(tag))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_")} | {

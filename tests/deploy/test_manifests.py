@@ -90,7 +90,7 @@ def test_long_running_containers_are_probed(objects: list[dict[str, Any]]) -> No
 def test_settings_configmap_parses_with_the_service_settings(
     objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.auth import hash_key
+    from pvcast.keys import hash_key
     from service.settings import ServiceSettings
 
     data = next(

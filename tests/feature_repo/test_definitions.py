@@ -9,8 +9,9 @@ from pathlib import Path
 
 from feast.repo_operations import get_repo_files
 
-from feature_repo.schema import FEATURE_SERVICE_NAME, PARK_FEATURES, WEATHER_VARIABLES
 from feature_repo.views import build_definitions
+from pvcast.pv.plant import PARK_FEATURES
+from pvcast.schema import FEATURE_SERVICE_NAME, WEATHER_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2] / "feature_repo"
 

@@ -9,8 +9,9 @@ import pandas as pd
 import pvlib
 import pytest
 
-from feature_repo import schema
 from feature_repo.sources import demo
+from pvcast import schema
+from pvcast.pv.plant import PARK_FEATURES
 
 END = pd.Timestamp("2026-06-20 13:07", tz="UTC")
 END_FLOOR = pd.Timestamp("2026-06-20 13:00", tz="UTC")
@@ -47,10 +48,10 @@ def _assert_same(a: demo.DemoDataset, b: demo.DemoDataset) -> None:
 
 def test_parks_columns_and_dtypes(dataset: demo.DemoDataset) -> None:
     parks = dataset.parks
-    assert list(parks.columns) == ["park_id", "event_timestamp", *schema.PARK_FEATURES]
+    assert list(parks.columns) == ["park_id", "event_timestamp", *PARK_FEATURES]
     assert parks["event_timestamp"].dtype == UTC_US
     assert (parks["event_timestamp"] == END_FLOOR - pd.Timedelta(days=DAYS)).all()
-    assert all(parks[c].dtype == np.float64 for c in schema.PARK_FEATURES)
+    assert all(parks[c].dtype == np.float64 for c in PARK_FEATURES)
     assert parks["park_id"].tolist() == ["synthetic-greensboro", "synthetic-miami", "synthetic-sandpoint"]
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.schema import WEATHER_VARIABLES, WEATHER_VIEW
 from feature_repo.sources.openmeteo import (
     VARIABLE_MAP,
     OpenMeteoError,
@@ -19,7 +18,9 @@ from feature_repo.sources.openmeteo import (
     forecast_rows,
     parse_forecast,
 )
-from feature_repo.store import StoreConfig, open_store, read_online, read_table
+from feature_repo.store import open_store, read_online, read_table
+from pvcast.schema import WEATHER_VARIABLES, WEATHER_VIEW
+from pvcast.settings import StoreConfig
 from tests.fixtures.openmeteo.encode import encode_body
 from tests.fixtures.openmeteo.replay import Replay, replay_server
 from training.cli import main

@@ -14,16 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.features import FEATURE_NAMES, ModelInputs, build_inputs
 from feature_repo.store import (
     StoreConfig,
+    frame_rows,
     materialize,
     open_store,
     read_offline,
     read_online,
     registered_parks,
 )
-from training.dataset import _columns
+from pvcast.pv.features import FEATURE_NAMES, ModelInputs, build_inputs
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def offline_and_online(
 ) -> tuple[ModelInputs, ModelInputs, dict, dict]:  # type: ignore[no-untyped-def]
     parks = [p.park_id for p in registered_parks(config)]
     issued = np.full(len(parks), end.value // 10**9)
-    offline_rows = _columns(read_offline(open_store(config), parks, [end] * len(parks)))
+    offline_rows = frame_rows(read_offline(open_store(config), parks, [end] * len(parks)))
     online_rows = read_online(open_store(online_config), parks)
     spec_inputs = [build_inputs(r, issued, _spec()) for r in (offline_rows, online_rows)]
     return spec_inputs[0], spec_inputs[1], offline_rows, online_rows

@@ -8,9 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.errors import DataNotFoundError, NaiveTimestampError
-from feature_repo.parks import Park, parks_frame
-from feature_repo.schema import GENERATION_VIEW, PARK_VIEW, WEATHER_VARIABLES, WEATHER_VIEW
 from feature_repo.store import (
     StoreConfig,
     init_store,
@@ -20,6 +17,9 @@ from feature_repo.store import (
     registered_parks,
     write_table,
 )
+from pvcast.errors import DataNotFoundError, NaiveTimestampError
+from pvcast.pv.plant import Park, parks_frame
+from pvcast.schema import GENERATION_VIEW, PARK_VIEW, WEATHER_VARIABLES, WEATHER_VIEW
 
 T0 = pd.Timestamp("2026-03-01 00:00", tz="UTC")
 PARK = Park(

@@ -8,9 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.parks import Park
-from feature_repo.schema import WEATHER_VARIABLES
-from feature_repo.store import StoreConfig
 from feature_repo.validation import (
     QualityThresholds,
     clearsky_power_kw,
@@ -19,6 +16,9 @@ from feature_repo.validation import (
     validate_weather,
     write_quarantine,
 )
+from pvcast.pv.plant import Park
+from pvcast.schema import WEATHER_VARIABLES
+from pvcast.settings import StoreConfig
 
 PARK = Park(
     park_id="p1",

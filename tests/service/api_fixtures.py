@@ -48,7 +48,7 @@ class Api:
 
 
 def api_keys() -> str:
-    from service.auth import hash_key
+    from pvcast.keys import hash_key
 
     return json.dumps([
         {"name": "reader", "sha256": hash_key(READ), "scopes": ["read"]},
@@ -60,7 +60,8 @@ def api_keys() -> str:
 
 def copy_store(demo_store: Any, target: Path, redis_url: str) -> Any:
     """The demo store copied to ``target``, registered for its own files, materialized into ``redis_url`` now."""
-    from feature_repo.store import StoreConfig, init_store, materialize
+    from feature_repo.store import init_store, materialize
+    from pvcast.settings import StoreConfig
 
     shutil.copytree(demo_store.config.repo_path, target)
     config = StoreConfig(repo_path=target, online="redis", redis_url=redis_url)

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.parks import Park
-from feature_repo.schema import GENERATION_VIEW, WEATHER_VIEW
+from pvcast.pv.plant import Park
+from pvcast.schema import GENERATION_VIEW, WEATHER_VIEW
 from tests.service import api_fixtures
 from tests.service.api_fixtures import ADMIN, LIMITED, MAX_BODY, READ, WRITE, Api, copy_store, serve
 
@@ -102,7 +102,7 @@ def register(client: httpx.Client, park_id: str, **kw: float) -> None:
 
 def weather_run(park_id: str, issued: pd.Timestamp, ghi: float = 600.0) -> pd.DataFrame:
     """A 48 h weather run for one park with constant values (daytime irradiance only matters by day)."""
-    from feature_repo.schema import WEATHER_VARIABLES
+    from pvcast.schema import WEATHER_VARIABLES
 
     values = {"ghi": ghi, "dni": ghi * 0.7, "dhi": ghi * 0.3, "temp_air": 25.0, "wind_speed": 2.0}
     values |= {"cloud_cover": 20.0, "relative_humidity": 60.0}

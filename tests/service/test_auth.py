@@ -1,54 +1,23 @@
-"""API-key authentication (service/auth.py) and the service settings that hold the keys (service/settings.py)."""
+"""API-key authentication (service/auth.py) and the service settings that hold the keys (service/settings.py).
+Key hashing and the stored entry are pvcast/keys.py's (tests/pvcast/test_keys.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 
 import pytest
 from pydantic import ValidationError
 
+from pvcast.errors import AuthenticationError, PermissionDeniedError
+from pvcast.keys import ApiKey
 from service import auth
-from service.auth import AuthenticationError, PermissionDeniedError
-from service.settings import ApiKey, ServiceSettings
+from service.settings import ServiceSettings
 
 READER = ApiKey(name="reader", sha256=auth.hash_key("pvc_reader"), scopes=("read",))
 WRITER = ApiKey(name="writer", sha256=auth.hash_key("pvc_writer"), scopes=("write",))
 ADMIN = ApiKey(name="admin", sha256=auth.hash_key("pvc_admin"), scopes=("admin",))
 KEYS = (READER, WRITER, ADMIN)
-
-
-# --- hashing --------------------------------------------------------------------------------------------
-
-
-def test_hash_key_is_sha256_hex() -> None:
-    """The stored digest is the lowercase SHA-256 hex of the UTF-8 secret (what `pvcast apikey` prints)."""
-    assert auth.hash_key("pvc_abc") == hashlib.sha256(b"pvc_abc").hexdigest()
-    assert auth.hash_key("pvc_é") == hashlib.sha256("pvc_é".encode()).hexdigest()
-    assert auth.hash_key("a") != auth.hash_key("b")
-
-
-def test_new_key_is_prefixed_random_and_long() -> None:
-    """Fresh keys carry the pvc_ prefix, at least 32 random URL-safe bytes, and never repeat."""
-    keys = {auth.new_key() for _ in range(50)}
-    assert len(keys) == 50
-    for key in keys:
-        assert key.startswith(auth.KEY_PREFIX)
-        assert len(key) >= len(auth.KEY_PREFIX) + 43  # token_urlsafe(32) → 43 characters
-
-
-def test_api_key_entry_only_accepts_a_hex_digest() -> None:
-    """An entry must hold a 64-character lowercase hex digest: a plain secret or an upper-case digest is refused."""
-    digest = auth.hash_key("pvc_x")
-    assert ApiKey(name="x", sha256=digest).scopes == ("read",)
-    for bad in ("pvc_x", digest.upper(), digest[:-1], ""):
-        with pytest.raises(ValidationError):
-            ApiKey(name="x", sha256=bad)
-    with pytest.raises(ValidationError):
-        ApiKey(name="x", sha256=digest, scopes=("superuser",))  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
-        ApiKey(name="", sha256=digest)
 
 
 # --- bearer parsing -------------------------------------------------------------------------------------

@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 import redis
 from api_fixtures import READ, copy_store, serve
-from conftest import REPO_ROOT, stop_service
+from conftest import REPO_ROOT, run_models, stop_service
 
-from service import model_store
+from pvcast.model_store import MODEL_NAME, PRODUCTION
 from service.forecaster import ModelHandle, ServedModel
 from service.housekeeping import ModelRefusedError, Reloader, prepare
 
@@ -72,14 +72,16 @@ def reloading(
     # A second good version (the same graph saved again: a new version to promote) and a broken one.
     copy = in_home(
         home,
-        "from service import model_store as m; l = m.load('production'); print(m.save_model(l.path, l.metadata))",
+        "from pvcast.model_store import ModelStore; from pvcast.settings import PvcastSettings; "
+        "m = ModelStore(PvcastSettings().bentoml_home); l = m.load('production'); print(m.save(l.path, l.metadata))",
     )
     broken_file = root / "broken.onnx"
     broken_file.write_bytes(b"not an onnx graph")
     broken = in_home(
         home,
-        "from pathlib import Path; from service import model_store as m; "
-        f"print(m.save_model(Path({str(broken_file)!r}), m.metadata_of('production')))",
+        "from pathlib import Path; from pvcast.model_store import ModelStore; "
+        "from pvcast.settings import PvcastSettings; m = ModelStore(PvcastSettings().bentoml_home); "
+        f"print(m.save(Path({str(broken_file)!r}), m.metadata_of('production')))",
     )
     url = own_database(redis_url)
     redis.Redis.from_url(url).flushdb()
@@ -195,7 +197,7 @@ def test_a_broken_promotion_is_refused_and_the_old_model_keeps_serving(reloading
     broken = reloading.versions["broken"]
     # `pvcast promote` refuses it (it loads the model first), so the pointer is moved the way a faulty tool
     # or a hand edit would: directly.
-    pointer = reloading.home / "models" / model_store.MODEL_NAME / model_store.PRODUCTION
+    pointer = reloading.home / "models" / MODEL_NAME / PRODUCTION
     pointer.write_text(broken)
     with Hammer(reloading.url, threads=2) as hammer:
         deadline = time.monotonic() + 20
@@ -230,13 +232,14 @@ def test_served_forecasts_are_logged_to_the_offline_store(reloading: Reloading) 
 
 
 def test_reloader_ignores_the_served_version_and_refuses_an_unknown_one_once(trained: Any) -> None:
-    loaded = model_store.load(trained.tag)
+    models = run_models()
+    loaded = models.load(trained.tag)
     handle = ModelHandle(ServedModel.of(loaded))
     pointer = {"value": loaded.version}
-    reloader = Reloader(handle, pointer=lambda: pointer["value"])
+    reloader = Reloader(handle, models, pointer=lambda: pointer["value"])
     assert reloader.poll() is None and handle.current.loaded is loaded
     pointer["value"] = "doesnotexist0000"
     assert reloader.poll() is None and reloader.refused == {"doesnotexist0000"}
     assert reloader.poll() is None and handle.current.loaded is loaded
     with pytest.raises(ModelRefusedError):
-        prepare("doesnotexist0000", threads=1)
+        prepare(models, "doesnotexist0000", threads=1)

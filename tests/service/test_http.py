@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo import physics
-from feature_repo.parks import Park
 from feature_repo.store import registered_parks
+from pvcast.pv import physics
+from pvcast.pv.plant import Park
 
 pytestmark = [
     pytest.mark.http,
@@ -123,7 +123,7 @@ def test_forecast_valid_times(day_ahead: dict[str, Any], park_id: str) -> None:
 @pytest.mark.parametrize("park_id", DEMO_PARKS)
 def test_forecast_values_physical(day_ahead: dict[str, Any], parks: dict[str, Park], park_id: str) -> None:
     """p10 <= p50 <= p90, all within [0, capacity]; exactly 0 whenever the sun is down at the park (solar
-    elevation from feature_repo.physics <= 0); and not all zero while the sun is well up."""
+    elevation from pvcast.pv.physics <= 0); and not all zero while the sun is well up."""
     body, _, _ = day_ahead[park_id]
     q = np.array([[s["p10"], s["p50"], s["p90"]] for s in body["forecast"]])
     assert (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()

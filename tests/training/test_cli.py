@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from feature_repo.schema import ENTITY_KEY, PARK_FEATURES
 from feature_repo.store import registered_parks
+from pvcast.pv.plant import PARK_FEATURES
+from pvcast.schema import ENTITY_KEY
 from training.cli import main
 
 pytestmark = [

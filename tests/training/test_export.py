@@ -1,4 +1,4 @@
-"""ONNX export of the trained model (training/export.py) and the start-up contract check (service/inference.py).
+"""ONNX export of the trained model (training/export.py) and the start-up contract check (pvcast/contract.py).
 
 The real ``export_onnx`` and ``parity_check`` run on the model trained by the default configuration, into a
 temporary folder; the resulting graph is then opened the way the service opens it.
@@ -15,19 +15,21 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import run_models
 
-from feature_repo.errors import FeatureContractError
-from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES
-from feature_repo.schema import FEATURE_SERVICE_NAME
-from service import model_store
-from service.inference import (
+from pvcast.contract import (
     INPUT_CAPACITY,
     INPUT_FEATURES,
     OUTPUT_QUANTILES,
+    FeatureSpec,
+    ModelContract,
     check_contract,
     open_session,
     run_session,
 )
+from pvcast.errors import FeatureContractError
+from pvcast.pv.features import ELEVATION_CHANNEL, FEATURE_NAMES
+from pvcast.schema import FEATURE_SERVICE_NAME
 from training.config import ModelConfig
 from training.export import PARITY_TOLERANCE, ExportParityError, export_onnx, parity_check
 from training.model import HybridQuantileLSTM
@@ -125,7 +127,7 @@ def test_export_attaches_metadata_props(exported: Path) -> None:
 
 def test_stored_production_graph_carries_feature_service(trained: Any) -> None:
     """The model the pipeline stored (and the service loads) names its feature service inside the graph too."""
-    loaded = model_store.load("production")
+    loaded = run_models().load("production")
     props = {p.key: p.value for p in onnx.load(str(loaded.path), load_external_data=False).metadata_props}
     assert props.get("feature_service") == FEATURE_SERVICE_NAME
 
@@ -134,13 +136,11 @@ def test_stored_production_graph_carries_feature_service(trained: Any) -> None:
 
 
 def _contract(session: Any, **overrides: Any) -> None:
-    args = {
-        "feature_names": list(FEATURE_NAMES),
-        "feature_service": FEATURE_SERVICE_NAME,
-        "horizon_steps": 96,
-        "n_quantiles": 3,
-    }
-    check_contract(session, **(args | overrides))
+    """check_contract of a model whose metadata has the code's contract (96 steps, 3 levels) but ``overrides``."""
+    levels = overrides.pop("n_quantiles", 3)
+    spec = FeatureSpec(horizon_steps=overrides.pop("horizon_steps", 96))
+    contract = ModelContract.of(FEATURE_NAMES, [(i + 1) / (levels + 1) for i in range(levels)], spec)
+    check_contract(session, contract.model_copy(update=overrides), FEATURE_NAMES)
 
 
 def test_check_contract_accepts_the_exported_model(exported: Path) -> None:

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.schema import GENERATION_VIEW, ISSUED_AT, WEATHER_VIEW
 from feature_repo.sources import gef2014 as gefcom
-from feature_repo.store import StoreConfig, read_table
+from feature_repo.store import read_table
+from pvcast.schema import GENERATION_VIEW, ISSUED_AT, WEATHER_VIEW
+from pvcast.settings import StoreConfig
 from training.benchmarks import methods, report, scoring
 from training.benchmarks.gef2014 import daily_runs, publish
 from training.cli import main
@@ -122,7 +123,7 @@ def test_climatology_is_the_empirical_quantile_per_month_and_hour() -> None:
 
 
 def test_gbm_features_add_neighbours_daily_means_and_capacity() -> None:
-    from feature_repo.features import FEATURE_NAMES
+    from pvcast.pv.features import FEATURE_NAMES
 
     features = np.random.default_rng(0).random((2, 24, len(FEATURE_NAMES))).astype(np.float32)
     capacity = np.array([[1.56], [4.94]], dtype=np.float32)
@@ -203,7 +204,7 @@ def test_quick_benchmark_beats_the_official_benchmark_clearly(shared_data: Path,
 
 
 def tiny_tensors(n: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES, PHYSICS_CHANNEL
+    from pvcast.pv.features import ELEVATION_CHANNEL, FEATURE_NAMES, PHYSICS_CHANNEL
 
     rng = np.random.default_rng(3)
     features = rng.random((n, 24, len(FEATURE_NAMES))).astype(np.float32)
@@ -218,8 +219,8 @@ def test_the_ensemble_graph_is_the_mean_of_hybrid_and_gbm(tmp_path: Path) -> Non
     within [0, capacity] and zero at night."""
     import torch
 
-    from feature_repo.features import FEATURE_NAMES
-    from service.inference import open_session, run_session
+    from pvcast.contract import open_session, run_session
+    from pvcast.pv.features import FEATURE_NAMES
     from training.benchmarks.onnx_ensemble import build_ensemble
     from training.config import ModelConfig
     from training.export import export_onnx
@@ -249,7 +250,7 @@ def test_a_small_initial_gap_keeps_99_quantiles_within_reach() -> None:
     """With the layer's default the outer quantiles of 99 start tens of capacities apart."""
     import torch
 
-    from feature_repo.features import FEATURE_NAMES
+    from pvcast.pv.features import FEATURE_NAMES
     from training.config import ModelConfig
     from training.model import HybridQuantileLSTM
 
@@ -270,12 +271,12 @@ def test_the_seed_ensemble_graph_is_the_mean_of_its_members(tmp_path: Path) -> N
     within [0, capacity] and zero at night. (Small one-layer members: the exporter's time grows with the graph.)"""
     import torch
 
-    from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES
-    from service.inference import open_session, run_session
-    from training.benchmarks.seed_ensemble import MeanOfModels
+    from pvcast.contract import open_session, run_session
+    from pvcast.pv.features import ELEVATION_CHANNEL, FEATURE_NAMES
     from training.config import ModelConfig
     from training.export import export_onnx, parity_check
     from training.model import HybridQuantileLSTM
+    from training.seed_ensemble import MeanOfModels
 
     features, capacity, _ = tiny_tensors()
     members = []

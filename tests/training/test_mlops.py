@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,12 +23,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_models
 
 from feature_repo.forecast_log import ForecastLogBuffer, ServedForecasts, log_forecasts, read_forecast_log
-from feature_repo.schema import WEATHER_VIEW
-from feature_repo.store import StoreConfig, open_store, read_table, registered_parks, write_table
-from service import model_store
-from service.inference import run_session
+from feature_repo.store import open_store, read_table, registered_parks, write_table
+from pvcast.contract import run_session
+from pvcast.model_store import MODEL_NAME, PRODUCTION
+from pvcast.schema import WEATHER_VIEW
+from pvcast.settings import StoreConfig
 from training.cli import main
 from training.config import ModelConfig, TrainConfig
 from training.dataset import build_dataset, issue_times
@@ -38,6 +39,7 @@ from training.metrics import score
 from training.mlops.tracking import list_runs
 
 pytestmark = [pytest.mark.integration]
+model_store = run_models()
 
 DAYS = 60
 SMALL = [
@@ -75,7 +77,7 @@ def cli(loop_or_config: Any, *args: str) -> int:
 def restore_production() -> Iterator[None]:
     before = model_store.production_version()
     yield
-    pointer = Path(os.environ["BENTOML_HOME"]) / "models" / model_store.MODEL_NAME / model_store.PRODUCTION
+    pointer = model_store.home / "models" / MODEL_NAME / PRODUCTION
     if before is None:
         pointer.unlink(missing_ok=True)
     else:
@@ -99,7 +101,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory, restore_production: None) -> 
         test_days=7,
         validation_days=7,
     )
-    weak = train_and_register(open_store(config), config, weak_config, promote=True).tag
+    weak = train_and_register(open_store(config), config, weak_config, model_store, promote=True).tag
     tracking = f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
     (root / "mlflow").mkdir()
     out = root / "reports"

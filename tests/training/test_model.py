@@ -20,8 +20,9 @@ import pandas as pd
 import pytest
 import torch
 
-from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES, PHYSICS_CHANNEL, FeatureSpec, build_inputs
 from feature_repo.store import open_store, read_offline
+from pvcast.contract import FeatureSpec
+from pvcast.pv.features import ELEVATION_CHANNEL, FEATURE_NAMES, PHYSICS_CHANNEL, build_inputs
 from training import metrics
 from training.config import ModelConfig
 from training.model import HybridQuantileLSTM, pinball_loss

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES
 from feature_repo.forecast_log import ForecastLogBuffer, ServedForecasts, log_forecasts, read_forecast_log, sampled
-from feature_repo.store import StoreConfig
+from pvcast.pv.features import ELEVATION_CHANNEL, FEATURE_NAMES
+from pvcast.settings import StoreConfig
 from training.mlops.drift import DriftThresholds, bin_fractions, compare, psi, reference_distribution
 from training.mlops.monitor import ACCURACY_JOB
 from training.mlops.prometheus import MetricsSink, export, job_registry

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_models
 
-from feature_repo.features import FEATURE_NAMES, FeatureSpec, build_inputs
-from feature_repo.schema import ENTITY_KEY, FEATURE_SERVICE_NAME, GENERATION_VIEW, STEP_SECONDS
 from feature_repo.store import open_store, read_offline, read_table
-from service import model_store
-from service.inference import run_session
+from pvcast.contract import FeatureSpec, ModelMetadata, run_session
+from pvcast.pv.features import FEATURE_NAMES, build_inputs
+from pvcast.schema import ENTITY_KEY, FEATURE_SERVICE_NAME, GENERATION_VIEW, STEP_SECONDS
 from training.evaluate import METHODS, score_all
 
 pytestmark = [
@@ -25,6 +25,7 @@ pytestmark = [
 ]
 
 HORIZON_STEPS = 96
+model_store = run_models()
 
 
 # --- skill (acceptance criterion) -----------------------------------------------------------------------
@@ -77,12 +78,12 @@ def test_held_out_window_has_labels_and_all_parks(trained: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def meta(trained: Any) -> model_store.ModelMetadata:
+def meta(trained: Any) -> ModelMetadata:
     assert model_store.production_version() == trained.tag.split(":", 1)[1]
     return model_store.metadata_of("production")
 
 
-def test_metadata_carries_the_feature_contract(meta: model_store.ModelMetadata) -> None:
+def test_metadata_carries_the_feature_contract(meta: ModelMetadata) -> None:
     """Feature service, feature names IN ORDER, quantile levels, step 900 s and horizon 96 travel with the model."""
     assert meta.feature_service == FEATURE_SERVICE_NAME
     assert meta.feature_names == list(FEATURE_NAMES)
@@ -94,7 +95,7 @@ def test_metadata_carries_the_feature_contract(meta: model_store.ModelMetadata) 
     assert meta.parks == ["synthetic-greensboro", "synthetic-miami", "synthetic-sandpoint"]
 
 
-def test_metadata_windows_test_after_training_without_overlap(trained: Any, meta: model_store.ModelMetadata) -> None:
+def test_metadata_windows_test_after_training_without_overlap(trained: Any, meta: ModelMetadata) -> None:
     """Training and test windows are UTC, the test window starts after the training window ends plus one
     horizon (no forecast of the training set sees a label of the test set), and match the held-out data."""
     train_start, train_end = (pd.Timestamp(meta.training_window[k]) for k in ("start", "end"))
@@ -107,7 +108,7 @@ def test_metadata_windows_test_after_training_without_overlap(trained: Any, meta
     assert test_end == pd.Timestamp(int(trained.test.issued_at.max()), unit="s", tz="UTC")
 
 
-def test_metadata_metrics_and_provenance(trained: Any, meta: model_store.ModelMetadata) -> None:
+def test_metadata_metrics_and_provenance(trained: Any, meta: ModelMetadata) -> None:
     """The evaluation travels with the model (same numbers as the report), with a code version and baselines."""
     assert set(meta.metrics) == set(METHODS)
     for method in METHODS:
@@ -118,7 +119,7 @@ def test_metadata_metrics_and_provenance(trained: Any, meta: model_store.ModelMe
     assert {"physics", "persistence", "fallback_csi"} <= set(dumped["baselines"])
 
 
-def test_metadata_onnx_sha256_matches_stored_file(meta: model_store.ModelMetadata) -> None:
+def test_metadata_onnx_sha256_matches_stored_file(meta: ModelMetadata) -> None:
     """onnx_sha256 is the SHA-256 of the model.onnx actually stored for production."""
     loaded = model_store.load("production")
     assert len(meta.onnx_sha256) == 64

@@ -7,9 +7,9 @@ For each task k (the month April 2013 + k − 1):
    the end of month k and measured power up to the START of month k — nothing later is in the store;
 2. training and test sets come from Feast point-in-time retrieval through the shared tensor builder (hourly
    step, 24 h horizon, runs at 00 UTC, telemetry channels blanked: power is never live in the forecast month);
-3. the LSTM/physics hybrid is trained by the production training code (``hybrid_seeds`` seeds, averaged in
-   one module), exported to ONNX (parity-checked) and scored from onnxruntime's output — what the service
-   would serve — beside the baselines;
+3. the LSTM/physics hybrid is trained and exported by the production pipeline's steps (``training.pipeline``:
+   ``hybrid_seeds`` seeds averaged in one module, ONNX parity-checked) and scored from onnxruntime's output —
+   what the service would serve — beside the baselines;
 4. month k's measured power is read (from the parsed CSV, never from the store) only to score every method:
    pinball loss over the 99 quantiles, every hour and the three zones, on normalised power.
 """
@@ -27,20 +27,19 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from feature_repo.errors import DataNotFoundError
-from feature_repo.features import FEATURE_NAMES
-from feature_repo.schema import ENTITY_KEY, FEATURE_SERVICE_NAME, GENERATION_VIEW, ISSUED_AT, PARK_VIEW, WEATHER_VIEW
 from feature_repo.sources import gef2014 as gefcom
-from feature_repo.store import StoreConfig, init_store, write_table
-from service.inference import open_session, run_session
+from feature_repo.store import init_store, write_table
+from pvcast import baselines as bl
+from pvcast.contract import onnx_metadata, open_session, run_in_batches
+from pvcast.errors import DataNotFoundError, ExportParityError
+from pvcast.schema import ENTITY_KEY, GENERATION_VIEW, ISSUED_AT, PARK_VIEW, WEATHER_VIEW
+from pvcast.settings import StoreConfig
 from training.benchmarks import methods, report, scoring
 from training.benchmarks.onnx_ensemble import build_ensemble
-from training.benchmarks.seed_ensemble import MeanOfModels
 from training.config import ModelConfig, TrainConfig
 from training.dataset import Dataset, build_dataset
-from training.export import PARITY_TOLERANCE, ExportParityError, export_onnx, parity_check
-from training.pipeline import code_version
-from training.train import train_model
+from training.export import PARITY_TOLERANCE
+from training.pipeline import Split, as_one_module, code_version, contract_of, export_checked, train_members
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +204,7 @@ def forecast_all(
         ).predict(test.valid_time),
     }
     target = history.target_fraction
-    physics = methods.fit_physics(history.features, target, levels)
+    physics = bl.fit_physics(history.features, target, levels)
     predictions["physics"] = methods.predict_physics(physics, test.features)
     tic = time.perf_counter()
     gbm = methods.GbmQuantiles(config.gbm).fit(history.features, history.capacity_ac_kw, target)
@@ -242,25 +241,15 @@ def year_before(measured: pd.Series, test: Dataset) -> np.ndarray:
 def hybrid_forecast(
     task: int, history: Dataset, test: Dataset, config: BenchmarkConfig, progress: Progress
 ) -> tuple[np.ndarray, Path]:
-    """Train the production hybrid once per seed, export their mean as ONE ONNX graph (parity-checked) and
-    forecast through onnxruntime."""
-    model = train_hybrids(task, history, config, progress)
-    path = config.out_dir / "models" / f"task{task}_hybrid.onnx"
-    metadata = onnx_metadata(config.train, task, config.member_seeds)
-    export_onnx(model, test.features, test.capacity_ac_kw, path, metadata)
-    parity_check(model, path, test.features[:16], test.capacity_ac_kw[:16])
-    return onnx_fractions(path, test), path
-
-
-def train_hybrids(task: int, history: Dataset, config: BenchmarkConfig, progress: Progress) -> MeanOfModels:
-    """One hybrid per seed of ``config.member_seeds``, same data and configuration otherwise."""
+    """Train the production hybrid once per seed (the pipeline's train step), export their mean as ONE ONNX graph
+    (its export step, parity-checked) and forecast through onnxruntime."""
     train, validation = split_history(history, config.train)
-    members = []
-    for seed in config.member_seeds:
-        result = train_model(train, validation, hybrid_config(config.quick, seed))
+    results = train_members(Split(train, validation, test), config.train, config.member_seeds)
+    for seed, result in zip(config.member_seeds, results, strict=True):
         progress(f"task {task}: hybrid seed {seed} trained in {result.seconds:.0f} s (best epoch {result.best_epoch})")
-        members.append(result.model)
-    return MeanOfModels(members)
+    path = config.out_dir / "models" / f"task{task}_hybrid.onnx"
+    export_checked(as_one_module(results), test, path, onnx_metadata(contract_of(config.train), extras(config, task)))
+    return onnx_fractions(path, test), path
 
 
 def split_history(history: Dataset, config: TrainConfig) -> tuple[Dataset, Dataset]:
@@ -272,13 +261,7 @@ def split_history(history: Dataset, config: TrainConfig) -> tuple[Dataset, Datas
 
 def onnx_fractions(path: Path, test: Dataset) -> np.ndarray:
     """The graph's served output through onnxruntime, as fractions of capacity."""
-    session = open_session(path, threads=1)
-    kw = np.concatenate(
-        [
-            run_session(session, test.features[i : i + 512], test.capacity_ac_kw[i : i + 512])
-            for i in range(0, len(test), 512)
-        ]
-    )
+    kw = run_in_batches(open_session(path, threads=1), test.features, test.capacity_ac_kw, batch=512)
     return kw.astype(np.float64) / test.capacity_ac_kw[..., None]
 
 
@@ -302,20 +285,14 @@ def ensemble_forecast(
     return served
 
 
-def onnx_metadata(config: TrainConfig, task: int, seeds: tuple[int, ...]) -> dict[str, str]:
-    """What travels inside the ONNX file: the contract the service checks, including the telemetry flag, and
-    the seeds of the averaged hybrids (``training_config`` is the first one's)."""
+def extras(config: BenchmarkConfig, task: int) -> dict[str, str]:
+    """What the benchmark adds to the contract inside the ONNX file: the task, the code, the training
+    configuration (the first seed's) and the seeds of the averaged hybrids."""
     return {
-        "feature_service": FEATURE_SERVICE_NAME,
-        "feature_names": json.dumps(list(FEATURE_NAMES)),
-        "quantiles": json.dumps(list(config.model.quantiles)),
-        "step_seconds": str(config.step_seconds),
-        "horizon_steps": str(config.horizon_steps),
-        "use_telemetry": json.dumps(config.use_telemetry),
         "benchmark": f"gefcom2014 task {task}",
         "code_version": code_version(),
-        "training_config": json.dumps(asdict(config)),
-        "hybrid_seeds": json.dumps(list(seeds)),
+        "training_config": json.dumps(asdict(config.train)),
+        "hybrid_seeds": json.dumps(list(config.member_seeds)),
     }
 
 

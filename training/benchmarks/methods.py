@@ -6,7 +6,7 @@ solar geometry) and measured power from before the forecast month.
 
 * ``climatology``: empirical quantiles of the measured power per hour of day and calendar month;
 * ``physics``: the pvlib estimate on the forecast irradiance (``physics_power``), quantiles from its past
-  errors (``training.baselines.ResidualQuantiles``);
+  errors (the physics-only baseline of ``pvcast.baselines``);
 * ``gbm``: gradient-boosted quantile regression (scikit-learn) on the same channels, plus each channel's
   neighbouring steps, its daylight mean over the horizon and the park's capacity (which tells parks apart).
   A few levels are fitted and interpolated linearly to the requested ones.
@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES
-from training import baselines as bl
+from pvcast import baselines as bl
+from pvcast.pv.features import FEATURE_NAMES, sun_up
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,6 @@ GBM_CONTEXT: Final = ("ghi", "clearsky_index", "cloud_cover", "physics_power", "
 errors and the day's overall cloudiness matter more than one hour's value."""
 GBM_LEVELS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 """Fitted levels; the others are interpolated (17 fitted levels scored the same on the trial tasks 1–3)."""
-
-
-def sun_up(features: F32) -> NDArray[np.bool_]:
-    return features[..., ELEVATION_CHANNEL] > 0
 
 
 # --- climatology ---------------------------------------------------------------------------------------
@@ -86,18 +82,9 @@ def _quantiles(values: F64, levels: Sequence[float]) -> F64:
 # --- physics-only --------------------------------------------------------------------------------------
 
 
-def fit_physics(features: F32, target: F32, levels: Sequence[float]) -> bl.ResidualQuantiles:
-    return bl.ResidualQuantiles.fit(bl.physics_point(features), target, sun_up(features), levels)
-
-
 def predict_physics(model: bl.ResidualQuantiles, features: F32) -> F64:
-    return gate(model.predict(bl.physics_point(features)).astype(np.float64), features)
-
-
-def gate(fractions: F64, features: F32) -> F64:
-    """The served post-processing on fractions: sorted, within [0, 1], zero while the sun is down."""
-    clipped = np.clip(np.sort(fractions, axis=-1), 0.0, 1.0)
-    return clipped * sun_up(features)[..., None]
+    """The physics-only baseline (``pvcast.baselines.fit_physics``) as fractions of capacity."""
+    return bl.postprocess(model.predict(bl.physics_point(features)).astype(np.float64), features)
 
 
 # --- gradient-boosted quantile regression --------------------------------------------------------------
@@ -172,7 +159,7 @@ class GbmQuantiles:
 
     def predict(self, features: F32, capacity_ac_kw: F32, levels: Sequence[float]) -> F64:
         fitted = self.predict_levels(features, capacity_ac_kw)
-        return gate(fitted @ interpolation_matrix(self.settings.levels, levels), features)
+        return bl.postprocess(fitted @ interpolation_matrix(self.settings.levels, levels), features)
 
 
 def interpolation_matrix(fitted: Sequence[float], wanted: Sequence[float]) -> F64:

@@ -19,8 +19,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES
-from service.inference import INPUT_CAPACITY, INPUT_FEATURES, OUTPUT_QUANTILES
+from pvcast.contract import INPUT_CAPACITY, INPUT_FEATURES, OUTPUT_QUANTILES
+from pvcast.pv.features import ELEVATION_CHANNEL, FEATURE_NAMES
 from training.benchmarks.methods import GBM_CHANNELS, GBM_CONTEXT, GbmQuantiles, interpolation_matrix
 
 ML_DOMAIN = "ai.onnx.ml"

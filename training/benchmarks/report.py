@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pvcast.pv.features import sun_up
 from training.benchmarks import scoring
-from training.benchmarks.methods import sun_up
 
 logger = logging.getLogger(__name__)
 

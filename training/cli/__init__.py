@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from feature_repo.errors import PvcastError
+from pvcast.errors import PvcastError
 from training.cli import commands
 from training.cli.settings import CliSettings
 

@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_gefcom2014(args: argparse.Namespace, settings: CliSettings) -> int:
-    from feature_repo.errors import DataNotFoundError
+    from pvcast.errors import DataNotFoundError
     from training.benchmarks.gef2014 import HYBRID_SEEDS, QUICK_HYBRID_SEEDS, BenchmarkConfig, benchmark_job
     from training.cli.commands import emit
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from feature_repo.errors import DataNotFoundError
-from feature_repo.parks import parks_from_frame
-from feature_repo.schema import PARK_VIEW
-from feature_repo.timeutils import require_utc, utc_now
+from pvcast.errors import DataNotFoundError
+from pvcast.pv.plant import parks_from_frame
+from pvcast.schema import PARK_VIEW
+from pvcast.timeutils import require_utc, utc_now
 from training.cli.settings import CliSettings
 from training.config import TrainConfig
 
@@ -188,7 +188,7 @@ def run_materialize(args: argparse.Namespace, settings: CliSettings) -> int:
 def run_train(args: argparse.Namespace, settings: CliSettings) -> int:
     from training.jobs import train_config_from_args, train_job
 
-    report = train_job(settings.store, train_config_from_args(args), args.promote, args.out)
+    report = train_job(settings.store, train_config_from_args(args), settings.models, args.promote, args.out)
     emit(report)
     return 0
 
@@ -196,22 +196,18 @@ def run_train(args: argparse.Namespace, settings: CliSettings) -> int:
 def run_evaluate(args: argparse.Namespace, settings: CliSettings) -> int:
     from training.jobs import evaluate_job
 
-    scores, table = evaluate_job(settings.store, args.model, args.start, args.end, args.park, args.out)
+    scores, table = evaluate_job(settings.store, settings.models, args.model, args.start, args.end, args.park, args.out)
     emit(json.dumps(scores, indent=2) if args.json else table)
     return 0
 
 
 def run_promote(args: argparse.Namespace, settings: CliSettings) -> int:
-    from service.model_store import promote
-
-    emit(f"production -> {promote(args.to)}")
+    emit(f"production -> {settings.models.promote(args.to)}")
     return 0
 
 
 def run_models(args: argparse.Namespace, settings: CliSettings) -> int:
-    from service.model_store import list_models
-
-    rows = list_models()
+    rows = settings.models.list_models()
     if args.json:
         emit(json.dumps(rows, indent=2))
         return 0
@@ -241,8 +237,7 @@ def run_parks(args: argparse.Namespace, settings: CliSettings) -> int:
 
 
 def run_apikey(args: argparse.Namespace, settings: CliSettings) -> int:
-    from service.auth import hash_key, new_key
-    from service.settings import ApiKey
+    from pvcast.keys import ApiKey, hash_key, new_key
 
     key = new_key()
     entry = ApiKey(name=args.name, sha256=hash_key(key), scopes=tuple(s.strip() for s in args.scopes.split(",")))

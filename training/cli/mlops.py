@@ -74,7 +74,7 @@ def _ingest(p: argparse.ArgumentParser) -> None:
 
 
 def run_ingest_park(args: argparse.Namespace, settings: CliSettings) -> int:
-    from feature_repo.parks import validate_park
+    from pvcast.pv.plant import validate_park
     from training.mlops.ingest import register_park
 
     fields = (
@@ -230,7 +230,9 @@ def run_monitor_drift(args: argparse.Namespace, settings: CliSettings) -> int:
 
     names = [n.strip() for n in args.features.split(",")] if args.features else list(DRIFT_FEATURES)
     thresholds = DriftThresholds(psi=args.psi_threshold, ks=args.ks_threshold)
-    report = drift_job(settings.store, args.model, args.end, args.days, args.every_hours, names, thresholds)
+    report = drift_job(
+        settings.store, settings.models, args.model, args.end, args.days, args.every_hours, names, thresholds
+    )
     emit(json.dumps(report.to_dict(), indent=2) if args.json else report.table(thresholds))
     _export(drift_registry(report), DRIFT_JOB, args)
     return 1 if report.breaches else 0
@@ -258,6 +260,7 @@ def run_retrain(args: argparse.Namespace, settings: CliSettings) -> int:
     decision = retrain(
         settings.store,
         train_config_from_args(args),
+        settings.models,
         args.window_days,
         policy,
         not args.no_promote,

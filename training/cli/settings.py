@@ -1,23 +1,18 @@
-"""Typed settings of the CLI, from the environment (PVCAST_*, REDIS_URL) and global options."""
+"""Typed settings of the CLI: the shared ``PvcastSettings`` (environment) overridden by the global options."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pvcast.settings import PvcastSettings
 
-from feature_repo.store import StoreConfig
+if TYPE_CHECKING:
+    from pvcast.model_store import ModelStore
 
 
-class CliSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PVCAST_", frozen=True, extra="ignore")
-
-    feature_repo: Path = Path("feature_repo")
-    online_store: Literal["sqlite", "redis"] = "sqlite"
-    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "PVCAST_REDIS_URL"))
+class CliSettings(PvcastSettings):
+    """``--repo`` and ``--online-store`` win over PVCAST_FEATURE_REPO and PVCAST_ONLINE_STORE."""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CliSettings:
@@ -25,5 +20,8 @@ class CliSettings(BaseSettings):
         return cls(**{k: v for k, v in overrides.items() if v is not None})
 
     @property
-    def store(self) -> StoreConfig:
-        return StoreConfig(repo_path=self.feature_repo.resolve(), online=self.online_store, redis_url=self.redis_url)
+    def models(self) -> ModelStore:
+        """The model store under ``BENTOML_HOME`` (imported here: most commands never touch BentoML)."""
+        from pvcast.model_store import ModelStore
+
+        return ModelStore(self.bentoml_home)

@@ -6,7 +6,7 @@ decile bin edges with the share of values in each bin (for PSI) and 101 evenly s
 It travels in the model's metadata (``ModelMetadata.reference``).
 
 ``pvcast monitor drift`` rebuilds the SAME tensors for recent issue times through the offline store and the
-one tensor builder (``feature_repo.features.build_inputs``) and compares, per feature:
+one tensor builder (``pvcast.pv.features.build_inputs``) and compares, per feature:
 
 * PSI = Σ (r_i − q_i) · ln(r_i / q_i) over the reference bins (shares floored at 1e-4); > 0.2 is a drift;
 * KS = the largest gap between the two empirical CDFs, computed against the 101 reference quantiles
@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES
+from pvcast.pv.features import ELEVATION_CHANNEL, FEATURE_NAMES
 
 REFERENCE_VERSION: Final = 1
 BINS: Final = 10

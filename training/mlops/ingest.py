@@ -17,9 +17,6 @@ import openmeteo_requests
 import pandas as pd
 from feast import FeatureStore
 
-from feature_repo.errors import DataNotFoundError, UnknownParkError
-from feature_repo.parks import Park, parks_frame
-from feature_repo.schema import ENTITY_KEY, GENERATION_VIEW, ISSUED_AT, PARK_VIEW, STEP_SECONDS, WEATHER_VIEW
 from feature_repo.sources import openmeteo
 from feature_repo.sources.scada import read_telemetry
 from feature_repo.store import (
@@ -31,7 +28,6 @@ from feature_repo.store import (
     read_table,
     registered_parks,
 )
-from feature_repo.timeutils import require_utc, utc_now
 from feature_repo.validation import (
     QualityReport,
     QualityThresholds,
@@ -41,6 +37,10 @@ from feature_repo.validation import (
     validate_weather,
     write_quarantine,
 )
+from pvcast.errors import DataNotFoundError, UnknownParkError
+from pvcast.pv.plant import Park, parks_frame
+from pvcast.schema import ENTITY_KEY, GENERATION_VIEW, ISSUED_AT, PARK_VIEW, STEP_SECONDS, WEATHER_VIEW
+from pvcast.timeutils import require_utc, utc_now
 
 logger = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 from prometheus_client import CollectorRegistry, Gauge
 
-from feature_repo.errors import DataNotFoundError
 from feature_repo.forecast_log import read_forecast_log
-from feature_repo.schema import ENTITY_KEY, GENERATION_VIEW
-from feature_repo.store import StoreConfig, open_store, read_table, registered_parks
-from feature_repo.timeutils import require_utc
-from service import model_store
-from training.config import TrainConfig
+from feature_repo.store import open_store, read_table, registered_parks
+from pvcast.errors import DataNotFoundError
+from pvcast.model_store import ModelStore
+from pvcast.schema import ENTITY_KEY, GENERATION_VIEW
+from pvcast.settings import StoreConfig
+from pvcast.timeutils import require_utc
 from training.dataset import build_dataset, issue_times
 from training.metrics import central_index, interval_indices
 from training.mlops import drift
@@ -230,6 +230,7 @@ class DriftReport:
 
 def drift_job(
     config: StoreConfig,
+    models: ModelStore,
     model: str,
     end: pd.Timestamp,
     days: float,
@@ -239,8 +240,8 @@ def drift_job(
 ) -> DriftReport:
     """Rebuild the model inputs of the last ``days`` (issue times every ``every_hours``, default: as in the
     model's training) and compare them with the reference stored with ``model``."""
-    tag = model_store.resolve(model)
-    meta = model_store.metadata_of(tag)
+    tag = models.resolve(model)
+    meta = models.metadata_of(tag)
     reference = getattr(meta, "reference", None) or {}
     if not reference.get("features"):
         raise DataNotFoundError(f"model {tag} carries no reference distribution: retrain it (pvcast retrain)")
@@ -251,9 +252,8 @@ def drift_job(
     start = end - pd.Timedelta(days=days)
     if every_hours is None:  # the model's own spacing: the lead-time mix then matches the reference
         every_hours = float(meta.training.get("config", {}).get("issue_every_hours", 2.0))
-    spec = TrainConfig(horizon_steps=meta.horizon_steps, step_seconds=meta.step_seconds).spec
     parks = [p.park_id for p in registered_parks(config)]
-    data = build_dataset(open_store(config), config, parks, issue_times(start, end, every_hours), spec)
+    data = build_dataset(open_store(config), config, parks, issue_times(start, end, every_hours), meta.spec)
     report = DriftReport(tag, start, end, len(data))
     report.features = drift.compare(reference, data.features, names, thresholds)
     return report

@@ -21,26 +21,34 @@ import hashlib
 import json
 import logging
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from feature_repo.errors import FeatureContractError, PvcastError
-from feature_repo.schema import FEATURE_SERVICE_NAME
-from feature_repo.store import StoreConfig, open_store, registered_parks
-from service import model_store
-from service.inference import open_session, run_session
+from feature_repo.store import open_store, registered_parks
+from pvcast.contract import run_in_batches
+from pvcast.errors import PvcastError
+from pvcast.model_store import PRODUCTION, ModelStore
+from pvcast.schema import FEATURE_SERVICE_NAME
+from pvcast.settings import StoreConfig
 from training.config import TrainConfig
-from training.dataset import Dataset, build_dataset, issue_times, split_by_time
-from training.evaluate import fit_baselines, plot_fan, predict_all, predict_in_batches, score_all, sun_up
-from training.export import export_onnx, parity_check
+from training.dataset import Dataset, build_dataset
+from training.evaluate import plot_fan, sun_up
 from training.metrics import score
 from training.mlops.tracking import Tracker
-from training.pipeline import code_version, data_window, model_metadata
-from training.train import train_model
+from training.pipeline import (
+    Candidate,
+    Split,
+    build_split,
+    code_version,
+    data_window,
+    fit_candidate,
+    register,
+    window_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +130,7 @@ def scores_by_park(pred: np.ndarray, data: Dataset, quantiles: list[float]) -> d
 def retrain(
     config: StoreConfig,
     train_config: TrainConfig,
+    models: ModelStore,
     window_days: int,
     policy: PromotionPolicy,
     promote: bool = True,
@@ -131,15 +140,10 @@ def retrain(
     store = open_store(config)
     parks = [p.park_id for p in registered_parks(config)]
     first, last = data_window(config)
-    start = max(first, last - pd.Timedelta(days=window_days))
-    data = build_dataset(
-        store, config, parks, issue_times(start, last, train_config.issue_every_hours), train_config.spec
-    )
-    horizon_s = train_config.horizon_steps * train_config.step_seconds
-    train, validation, test = split_by_time(data, train_config.validation_days, train_config.test_days, horizon_s)
+    split = build_split(store, config, train_config, parks, max(first, last - pd.Timedelta(days=window_days)), last)
     tracker = Tracker(tracking_uri, run_name="retrain", tags={"pvcast.job": "retrain"})
     try:
-        decision = _retrain(config, train_config, policy, promote, tracker, (train, validation, test), parks, out)
+        decision = _retrain(config, train_config, models, policy, promote, tracker, split, parks, out)
     except BaseException:
         tracker.end("FAILED")
         raise
@@ -150,89 +154,70 @@ def retrain(
 def _retrain(
     config: StoreConfig,
     train_config: TrainConfig,
+    models: ModelStore,
     policy: PromotionPolicy,
     promote: bool,
     tracker: Tracker,
-    parts: tuple[Dataset, Dataset, Dataset],
+    split: Split,
     parks: list[str],
     out: Path,
 ) -> Decision:
-    train, validation, test = parts
-    window = _window(test)
-    tracker.params(_params(train_config, policy, parts, config))
-    result = train_model(train, validation, train_config)
+    tracker.params(_params(train_config, policy, split, config))
     quantiles = list(train_config.model.quantiles)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / model_store.ONNX_FILE
-        export_onnx(result.model, test.features, test.capacity_ac_kw, path, {"feature_service": FEATURE_SERVICE_NAME})
-        parity = parity_check(result.model, path, test.features[:16], test.capacity_ac_kw[:16])
-        session = open_session(path, threads=train_config.threads)
-        baselines = fit_baselines(train, quantiles)
-        predictions = predict_all(lambda f, c: run_session(session, f, c), test, baselines)
-        meta = model_metadata(
-            train_config,
-            parks,
-            train,
-            test,
-            score_all(predictions, test, quantiles),
-            baselines.to_dict(),
-            result,
-            parity,
-        )
-        meta = meta.model_copy(update={"training": meta.training | {"mlflow_run_id": tracker.run_id}})
-        labels = {"feature_service": FEATURE_SERVICE_NAME, "mlflow_run_id": tracker.run_id}
-        tag = model_store.save_model(path, meta, labels=labels)
-    challenger = scores_by_park(predictions["model"], test, quantiles)
-    champion_tag, champion = _champion_scores(config, train_config, test)
+        candidate = _tracked(fit_candidate(split, train_config, parks, Path(tmp)), tracker.run_id)
+        tag = register(candidate, models, {"mlflow_run_id": tracker.run_id})
+    challenger = scores_by_park(candidate.predictions["model"], split.test, quantiles)
+    champion_tag, champion = _champion_scores(config, train_config, models, split.test)
     promoted, reason = decide(challenger, champion, policy)
     decision = Decision(
-        tag, champion_tag, promoted and promote, reason if promote else f"{reason} (--no-promote)", window
+        tag,
+        champion_tag,
+        promoted and promote,
+        reason if promote else f"{reason} (--no-promote)",
+        window_of(split.test),
     )
     decision.scores = {"challenger": challenger} | ({"champion": champion} if champion else {})
     decision.mlflow_run_id = tracker.run_id
     if decision.promoted:
-        model_store.promote(tag)
-    _record(tracker, decision, test, predictions["model"], quantiles, out)
+        models.promote(tag)
+    _record(tracker, decision, split.test, candidate.predictions["model"], quantiles, out)
     return decision
 
 
+def _tracked(candidate: Candidate, run_id: str) -> Candidate:
+    """The candidate with its MLflow run in the metadata's training record."""
+    meta = candidate.metadata
+    return replace(candidate, metadata=meta.model_copy(update={"training": meta.training | {"mlflow_run_id": run_id}}))
+
+
 def _champion_scores(
-    config: StoreConfig, train_config: TrainConfig, test: Dataset
+    config: StoreConfig, train_config: TrainConfig, models: ModelStore, test: Dataset
 ) -> tuple[str | None, dict[str, Any] | None]:
     """The production model's scores on the held-out window (its own spec), or (None, None)."""
-    if model_store.production_version() is None:
+    if models.production_version() is None:
         return None, None
     try:
-        champion = model_store.load(model_store.PRODUCTION)
-    except (PvcastError, FeatureContractError) as exc:
+        champion = models.load(PRODUCTION)
+    except PvcastError as exc:
         logger.warning("the production model cannot be scored (%s): judged as absent", exc)
         return None, None
     meta = champion.metadata
     data = test
-    if (meta.horizon_steps, meta.step_seconds) != (train_config.horizon_steps, train_config.step_seconds):
-        spec = TrainConfig(horizon_steps=meta.horizon_steps, step_seconds=meta.step_seconds).spec
+    if meta.spec != train_config.spec:
         times = pd.DatetimeIndex(pd.to_datetime(np.unique(test.issued_at), unit="s", utc=True))
-        data = build_dataset(open_store(config), config, sorted(set(test.park_id)), times, spec)
-    pred = predict_in_batches(lambda f, c: run_session(champion.session, f, c), data)
+        data = build_dataset(open_store(config), config, sorted(set(test.park_id)), times, meta.spec)
+    pred = run_in_batches(champion.session, data.features, data.capacity_ac_kw)
     return champion.tag, scores_by_park(pred, data, meta.quantiles)
 
 
-def _window(data: Dataset) -> dict[str, str]:
-    return {
-        "start": pd.Timestamp(int(data.issued_at.min()), unit="s", tz="UTC").isoformat(),
-        "end": pd.Timestamp(int(data.issued_at.max()), unit="s", tz="UTC").isoformat(),
-    }
-
-
-def _params(
-    config: TrainConfig, policy: PromotionPolicy, parts: tuple[Dataset, ...], store: StoreConfig
-) -> dict[str, Any]:
-    train, validation, test = parts
+def _params(config: TrainConfig, policy: PromotionPolicy, split: Split, store: StoreConfig) -> dict[str, Any]:
+    train, validation, test = split.train, split.validation, split.test
     flat = {f"train.{k}": v for k, v in asdict(config).items() if k != "model"}
     flat |= {f"model.{k}": v for k, v in asdict(config.model).items()}
     flat |= {f"policy.{k}": v for k, v in asdict(policy).items()}
     for name, data in (("train", train), ("validation", validation), ("test", test)):
-        flat |= {f"data.{name}.{k}": v for k, v in _window(data).items()} | {f"data.{name}.samples": len(data)}
+        flat |= {f"data.{name}.{k}": v for k, v in window_of(data).items()} | {f"data.{name}.samples": len(data)}
     flat |= {
         "data.sha256": content_hash(train, validation, test),
         "data.store": str(store.repo_path),

@@ -1,4 +1,4 @@
-"""The model store (service/model_store.py): saving, resolving, the ``production`` pointer and promotion.
+"""The model store (pvcast/model_store.py): saving, resolving, the ``production`` pointer and promotion.
 
 Works in the test session's throwaway BentoML store with small untrained graphs exported by the real
 ``export_onnx``. Every test leaves the ``production`` pointer as it found it (the trained model, if the
@@ -8,7 +8,6 @@ session has built it), so the rest of the suite is unaffected.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,20 +15,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_models
 
-from feature_repo.errors import FeatureContractError
-from feature_repo.features import FEATURE_NAMES
-from feature_repo.schema import FEATURE_SERVICE_NAME
-from service import model_store
-from service.model_store import MODEL_NAME, PRODUCTION, ModelMetadata, ModelNotFoundError
+from pvcast.contract import ModelMetadata
+from pvcast.errors import FeatureContractError, ModelNotFoundError
+from pvcast.model_store import MODEL_NAME, PRODUCTION, ModelStore
+from pvcast.pv.features import FEATURE_NAMES
+from pvcast.schema import FEATURE_SERVICE_NAME
 from training.config import ModelConfig
 from training.export import export_onnx
 from training.model import HybridQuantileLSTM
 
+model_store = run_models()
+
 
 def pointer_file() -> Path:
     """Where the documented layout puts the pointer: beside BentoML's ``latest`` in the model's folder."""
-    return Path(os.environ["BENTOML_HOME"]) / "models" / MODEL_NAME / PRODUCTION
+    return model_store.home / "models" / MODEL_NAME / PRODUCTION
 
 
 @pytest.fixture(autouse=True)
@@ -77,15 +79,13 @@ def metadata(**overrides: object) -> ModelMetadata:
 @pytest.fixture(scope="module")
 def good_tags(tiny_onnx: Path) -> tuple[str, str]:
     """Two valid stored versions."""
-    return model_store.save_model(tiny_onnx, metadata()), model_store.save_model(
-        tiny_onnx, metadata(code_version="test-2")
-    )
+    return model_store.save(tiny_onnx, metadata()), model_store.save(tiny_onnx, metadata(code_version="test-2"))
 
 
 @pytest.fixture(scope="module")
 def bad_tag(tiny_onnx: Path) -> str:
     """A stored version whose metadata disagrees with the code's feature contract (names reversed)."""
-    return model_store.save_model(tiny_onnx, metadata(feature_names=list(reversed(FEATURE_NAMES))))
+    return model_store.save(tiny_onnx, metadata(feature_names=list(reversed(FEATURE_NAMES))))
 
 
 def version(tag: str) -> str:
@@ -112,7 +112,7 @@ def test_resolve_accepts_version_tag_and_latest(tiny_onnx: Path, good_tags: tupl
     first, _ = good_tags
     assert model_store.resolve(version(first)) == first
     assert model_store.resolve(first) == first
-    newest = model_store.save_model(tiny_onnx, metadata(code_version="latest-check"))
+    newest = model_store.save(tiny_onnx, metadata(code_version="latest-check"))
     assert model_store.resolve("latest") == newest != first
 
 
@@ -224,3 +224,26 @@ def test_concurrent_readers_never_see_a_partial_pointer(good_tags: tuple[str, st
     assert set(seen) <= {first, second}, {s for s in seen if s not in (first, second)}
     assert model_store.production_version() == first
     assert set(directory.iterdir()) == files_before
+
+
+# --- metadata and location ----------------------------------------------------------------------------------
+
+
+def test_models_stored_before_the_telemetry_flag_keep_using_telemetry(tiny_onnx: Path) -> None:
+    """A model whose metadata predates ``use_telemetry`` (the key absent from model.yaml) is read as a model
+    trained with telemetry, and its FeatureSpec says so; a model stored with the flag off keeps it off."""
+    old = metadata().model_dump()
+    del old["use_telemetry"]
+    assert ModelMetadata.model_validate(old).spec.use_telemetry is True
+    blanked = model_store.save(tiny_onnx, metadata(use_telemetry=False))
+    assert model_store.metadata_of(blanked).spec.use_telemetry is False
+    assert model_store.metadata_of(blanked).spec.horizon_steps == 96
+
+
+def test_a_store_elsewhere_than_bentomls_home_is_refused(tmp_path: Path, good_tags: tuple[str, str]) -> None:
+    """BentoML reads BENTOML_HOME once; a ModelStore built on another folder would move a pointer no server
+    reads. It is refused when it meets a model, naming both folders."""
+    elsewhere = ModelStore(tmp_path / "other-home")
+    with pytest.raises(ModelNotFoundError, match="set BENTOML_HOME"):
+        elsewhere.resolve(good_tags[0])
+    assert not (tmp_path / "other-home").exists()

@@ -1,7 +1,8 @@
 """Names, units and time conventions shared by every source, feature view, job and the service.
 
-This module holds constants only. Every table that enters the feature store follows these column names
-(pvlib nomenclature for weather and irradiance, unit suffixes on power and capacity) and these time rules:
+This module holds constants only; the park metadata fields are the plant model's (``pvcast.pv.plant``). Every
+table that enters the feature store follows these column names (pvlib nomenclature for weather and
+irradiance, unit suffixes on power and capacity) and these time rules:
 
 * all timestamps are timezone-aware UTC, stored as ``timestamp[us, tz=UTC]`` in parquet;
 * a value stamped ``t`` is the mean over ``[t, t + step)`` (interval beginning);
@@ -25,15 +26,7 @@ STEP_SECONDS: Final = 900
 """Default step of weather arrays, telemetry and forecasts [s] (PT15M)."""
 
 # --- park metadata (feature view ``park``) -------------------------------------------------------------
-PARK_FEATURES: Final = (
-    "latitude",  # [°], north positive
-    "longitude",  # [°], east positive
-    "altitude",  # [m] above sea level
-    "capacity_dc_kwp",  # [kWp] module nameplate
-    "capacity_ac_kw",  # [kW] inverter limit: forecasts are clipped to it
-    "surface_tilt",  # [°] from horizontal
-    "surface_azimuth",  # [°] clockwise from north, pvlib convention (180 = south)
-)
+# The park's fields are declared once, by the plant model: ``pvcast.pv.plant.PARK_FEATURES``.
 
 # --- weather forecasts (feature view ``weather_forecast``) ---------------------------------------------
 # One row per (park, issued_at): each variable is an array over valid times

@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from feature_repo.errors import NaiveTimestampError
+from pvcast.errors import NaiveTimestampError
 
 
 def require_utc(value: datetime | pd.Timestamp | str, name: str = "timestamp") -> pd.Timestamp:

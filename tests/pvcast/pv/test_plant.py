@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.errors import InvalidParkError, NaiveTimestampError
-from feature_repo.parks import Park, parks_frame, parks_from_frame, validate_park
-from feature_repo.schema import ENTITY_KEY, EVENT_TIMESTAMP, PARK_FEATURES
-from feature_repo.timeutils import ceil_epoch, floor_epoch, require_utc
+from pvcast.errors import InvalidParkError, NaiveTimestampError
+from pvcast.pv.plant import PARK_FEATURES, Park, parks_frame, parks_from_frame, validate_park
+from pvcast.schema import ENTITY_KEY, EVENT_TIMESTAMP
+from pvcast.timeutils import ceil_epoch, floor_epoch, require_utc
 
 VALID: dict[str, Any] = {
     "park_id": "golden-co_1.a",

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.features import ELEVATION_CHANNEL, FEATURE_NAMES, FeatureSpec, build_inputs
-from feature_repo.schema import WEATHER_VARIABLES
+from pvcast.contract import FeatureSpec
+from pvcast.pv.features import ELEVATION_CHANNEL, FEATURE_NAMES, build_inputs
+from pvcast.schema import WEATHER_VARIABLES
 
 SPEC = FeatureSpec(step_seconds=900, horizon_steps=96)
 RUN = int(pd.Timestamp("2026-06-21 00:00", tz="UTC").timestamp())
@@ -137,7 +138,7 @@ def test_every_channel_is_finite_and_order_one(name: str) -> None:
 def test_month_index_equals_pandas() -> None:
     """The numpy month lookup (hot path of every request) equals pandas' calendar month, at month edges too."""
 
-    from feature_repo.features import month_index
+    from pvcast.pv.physics import month_index
 
     t = np.random.default_rng(0).uniform(0, 4e9, 100_000).round()
     edges = [pd.Timestamp(f"2026-{m:02d}-01", tz="UTC").timestamp() for m in range(1, 13)]

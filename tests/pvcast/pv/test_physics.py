@@ -10,8 +10,8 @@ import pytest
 from numpy.testing import assert_allclose
 from pvlib import atmosphere, solarposition
 
-from feature_repo import physics
-from feature_repo.physics import Irradiance, SolarPosition
+from pvcast.pv import physics
+from pvcast.pv.physics import Irradiance, SolarPosition
 
 # --- NREL SPA worked example (Reda & Andreas 2004, NREL/TP-560-34302, Table A4.1) --------------------
 SPA_TIME = pd.Timestamp("2003-10-17 12:30:30", tz="Etc/GMT+7")  # local standard time, UTC−7

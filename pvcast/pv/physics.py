@@ -1,9 +1,15 @@
 """Physics of a PV park as small, pure, vectorised functions over pvlib.
 
-Every derived feature that training and serving share is computed here and only here: solar position,
-clear-sky irradiance, plane-of-array irradiance, cell temperature, a physics AC power estimate and time
-encodings. Functions take and return numpy arrays that broadcast (e.g. times of shape ``(n_parks, n_steps)``
-against park constants of shape ``(n_parks, 1)``); they do no I/O, logging or configuration.
+Every derived quantity that training, serving, validation and the degraded mode share is computed here and
+only here: solar position, clear-sky irradiance, plane-of-array irradiance, cell temperature, the AC power of
+a plant and time encodings. Functions take and return numpy arrays that broadcast (e.g. times of shape
+``(n_parks, n_steps)`` against park constants of shape ``(n_parks, 1)``); they do no logging or configuration.
+The one piece of I/O is pvlib's Linke-turbidity climatology, read once per site and cached.
+
+Like pvlib's ``Location`` → ``PVSystem`` → ``ModelChain``, the chain has two layers: :func:`sky_at` is what the
+sun and a clear sky do at a site and times (computed once per call), :func:`plant_power` turns irradiance at
+that site into a plant's plane-of-array irradiance and AC power (PVWatts), and :func:`clearsky_ac_power_kw`
+composes them for the clear-sky power of a plant.
 
 Time is passed as ``unixtime``: seconds since 1970-01-01 UTC (float64), so there is no timezone to get wrong.
 Angles are in degrees, irradiance in [W m⁻²], temperature in [°C], power in [kW].
@@ -12,8 +18,10 @@ Angles are in degrees, irradiance in [W m⁻²], temperature in [°C], power in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from pvlib import atmosphere, clearsky, inverter, irradiance, pvsystem, spa, temperature
 
@@ -25,6 +33,12 @@ DELTA_T = 69.0
 """TT − UT1 [s]; within ±2 s of the measured value for 2015–2030, well below SPA's 0.0003° budget."""
 INVERTER_EFFICIENCY = 0.96
 """PVWatts nominal inverter efficiency [-]: the inverter's DC limit is capacity_ac_kw / 0.96."""
+DC_LOSSES = 0.14
+"""PVWatts' default DC losses [-] (soiling, wiring, mismatch, availability)."""
+NOMINAL_TEMP_AIR = 20.0
+"""[°C] the air temperature of a "nominal" clear sky (no forecast at hand)."""
+NOMINAL_WIND_SPEED = 1.0
+"""[m s⁻¹] the wind speed of a "nominal" clear sky."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +196,7 @@ def ac_power_kw(
     capacity_dc_kwp: ArrayLike,
     capacity_ac_kw: ArrayLike,
     gamma_pdc: float = -0.0037,
-    dc_losses: float = 0.14,
+    dc_losses: float = DC_LOSSES,
 ) -> FloatArray:
     """PVWatts AC power [kW]: DC power of the array after losses through an inverter clipped at capacity_ac_kw.
 
@@ -206,3 +220,143 @@ def time_encodings(unixtime: ArrayLike, longitude: ArrayLike) -> dict[str, Float
         "doy_sin": np.sin(2 * np.pi * year_fraction),
         "doy_cos": np.cos(2 * np.pi * year_fraction),
     }
+
+
+def decompose(ghi: ArrayLike, zenith: ArrayLike, day_of_year: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """DNI and DHI [W m⁻²] from GHI [W m⁻²] with Erbs (1982), both within their physical limits: DNI ≥ 0 and
+    0 ≤ DHI ≤ GHI (0 where the split is undefined: the sun is down)."""
+    parts = irradiance.erbs(ghi, zenith, day_of_year)
+    dni = np.nan_to_num(np.asarray(parts["dni"], dtype=np.float64))
+    dhi = np.nan_to_num(np.asarray(parts["dhi"], dtype=np.float64))
+    return np.clip(dni, 0.0, None), np.clip(dhi, 0.0, ghi)
+
+
+# --- the sun and a clear sky at a site -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sky:
+    """The sun and a clear sky at a site and times: what every power estimate there starts from."""
+
+    position: SolarPosition
+    dni_extra: FloatArray  # [W m⁻²]
+    clear: Irradiance  # Ineichen–Perez with the site's climatological Linke turbidity
+
+    @property
+    def sun_up(self) -> NDArray[np.bool_]:
+        return self.position.apparent_elevation > 0
+
+
+def sky_at(unixtime: ArrayLike, latitude: ArrayLike, longitude: ArrayLike, altitude: ArrayLike) -> Sky:
+    """Sun position, extraterrestrial and clear-sky irradiance at ``unixtime`` [s since epoch, UTC].
+
+    Sites are scalars or ``(n_sites, 1)`` columns against times ``(n_sites, n_times)``; the time-only solar
+    terms are computed once per distinct time (:func:`ephemeris`)."""
+    t = np.asarray(unixtime, dtype=np.float64)
+    eph = ephemeris(t)
+    position = solar_position(eph, latitude, longitude, altitude)
+    dni_extra = extraterrestrial_irradiance(eph.earth_sun_distance)
+    airmass = absolute_airmass(position.apparent_zenith, altitude)
+    turbidity = linke_turbidity(t, latitude, longitude)
+    clear = clearsky_irradiance(position.apparent_zenith, airmass, turbidity, altitude, dni_extra)
+    return Sky(position, dni_extra, clear)
+
+
+def ephemeris(unixtime: FloatArray) -> SunEphemeris:
+    """:func:`sun_ephemeris` of each time, computed once per distinct time and cached for recent sets of times
+    (the issue times of a service repeat; every park shares them)."""
+    unique, inverse = np.unique(unixtime, return_inverse=True)
+    eph = _ephemeris_cached(tuple(unique.tolist())) if unique.size <= 4096 else sun_ephemeris(unique)
+    inv = inverse.reshape(unixtime.shape)
+    return SunEphemeris(*(np.asarray(getattr(eph, f))[inv] for f in SunEphemeris.__dataclass_fields__))
+
+
+@lru_cache(maxsize=256)
+def _ephemeris_cached(unique_times: tuple[float, ...]) -> SunEphemeris:
+    return sun_ephemeris(np.array(unique_times))
+
+
+def linke_turbidity(unixtime: FloatArray, latitude: ArrayLike, longitude: ArrayLike) -> FloatArray:
+    """Climatological Linke turbidity [-] of each site for the month of each time: one site (scalars, times of
+    any shape) or a column of sites ``(n_sites, 1)`` against times ``(n_sites, n_times)``."""
+    months = month_index(unixtime)
+    lat, lon = np.asarray(latitude, dtype=np.float64), np.asarray(longitude, dtype=np.float64)
+    if lat.ndim == 0:
+        return monthly_linke_turbidity(float(lat), float(lon))[months]
+    tables = np.stack([monthly_linke_turbidity(float(a), float(o)) for a, o in zip(lat[:, 0], lon[:, 0], strict=True)])
+    return np.take_along_axis(tables, months, axis=1)
+
+
+def month_index(unixtime: ArrayLike) -> NDArray[np.int64]:
+    """Calendar month (0 = January, UTC) of each time [s since epoch], in numpy: the same as pandas'
+    ``to_datetime(..., unit="s").month - 1`` at a tenth of the cost (it runs on every request)."""
+    seconds = np.floor(np.asarray(unixtime, dtype=np.float64)).astype("datetime64[s]")
+    return seconds.astype("datetime64[M]").astype(np.int64) % 12
+
+
+@lru_cache(maxsize=100_000)
+def monthly_linke_turbidity(latitude: float, longitude: float) -> FloatArray:
+    """Twelve monthly Linke turbidity values from pvlib's climatology (Remund et al. 2003), read once per site
+    (pvlib reads an HDF5 file on every call)."""
+    mid_months = pd.date_range("2021-01-15", periods=12, freq="MS", tz="UTC") + pd.Timedelta(days=14)
+    series = clearsky.lookup_linke_turbidity(mid_months, latitude, longitude, interp_turbidity=False)
+    table = np.asarray(series, dtype=np.float64)
+    table.setflags(write=False)
+    return table
+
+
+# --- a plant under that sky ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlantPower:
+    poa_global: FloatArray  # [W m⁻²] on the module plane
+    ac_power_kw: FloatArray  # [kW], 0 while the sun is down
+
+
+def plant_power(
+    sky: Sky,
+    irradiance_at_site: Irradiance,
+    surface_tilt: ArrayLike,
+    surface_azimuth: ArrayLike,
+    capacity_dc_kwp: ArrayLike,
+    capacity_ac_kw: ArrayLike,
+    temp_air: ArrayLike = NOMINAL_TEMP_AIR,
+    wind_speed: ArrayLike = NOMINAL_WIND_SPEED,
+    temp_cell: ArrayLike | None = None,
+    dc_losses: float = DC_LOSSES,
+) -> PlantPower:
+    """A plant under ``irradiance_at_site``: plane of array → cell temperature (Faiman, from ``temp_air`` and
+    ``wind_speed``, unless ``temp_cell`` is given) → PVWatts DC after ``dc_losses`` → inverter clipped at
+    ``capacity_ac_kw``; AC power is 0 while the sun is down."""
+    poa = plane_of_array(surface_tilt, surface_azimuth, sky.position, irradiance_at_site, sky.dni_extra)
+    cell = cell_temperature(poa, temp_air, wind_speed) if temp_cell is None else temp_cell
+    power = ac_power_kw(poa, cell, capacity_dc_kwp, capacity_ac_kw, dc_losses=dc_losses)
+    return PlantPower(poa, np.where(sky.sun_up, power, 0.0))
+
+
+def clearsky_ac_power_kw(
+    unixtime: ArrayLike,
+    latitude: ArrayLike,
+    longitude: ArrayLike,
+    altitude: ArrayLike,
+    surface_tilt: ArrayLike,
+    surface_azimuth: ArrayLike,
+    capacity_dc_kwp: ArrayLike,
+    capacity_ac_kw: ArrayLike,
+    temp_cell: ArrayLike | None = None,
+    dc_losses: float = DC_LOSSES,
+) -> FloatArray:
+    """AC power [kW] of a plant under a clear sky at ``unixtime``: at nominal air temperature and wind, or at
+    ``temp_cell`` (e.g. 25 °C cells and no DC losses for a physical upper bound); 0 while the sun is down."""
+    sky = sky_at(unixtime, latitude, longitude, altitude)
+    return plant_power(
+        sky,
+        sky.clear,
+        surface_tilt,
+        surface_azimuth,
+        capacity_dc_kwp,
+        capacity_ac_kw,
+        temp_cell=temp_cell,
+        dc_losses=dc_losses,
+    ).ac_power_kw

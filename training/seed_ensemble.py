@@ -2,8 +2,8 @@
 
 Each member's ``forward`` is the complete served forecast (kW quantiles: monotone in the level, within
 [0, capacity_ac_kw], zero while the sun is down); the mean of such forecasts keeps all three properties, so
-the average needs no post-processing of its own. Benchmark-only: the production pipeline trains and serves
-one hybrid (training/model.py).
+the average needs no post-processing of its own. ``training.pipeline.as_one_module`` builds it for several
+seeds (the GEFCom2014 harness trains three); ``pvcast train`` trains and serves one hybrid (training/model.py).
 """
 
 from __future__ import annotations
