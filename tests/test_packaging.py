@@ -1,5 +1,6 @@
-"""Packaging: the service image's dependencies equal the project's runtime dependencies, carry no torch, and
-`bentoml build` produces a bento holding the service and the feature code but not the training code."""
+"""Packaging: the service image's dependencies equal the project's runtime dependencies, carry no torch, every
+module the image holds imports only what the image installs, and `bentoml build` produces a bento holding the
+core, the service and the feature code but not the training code."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ import os
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
+import pathspec
 import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVICE_PACKAGES = ("service", "feature_repo")
+FIRST_PARTY = {"pvcast", "service", "feature_repo"}
 TRAINING_ONLY = {"torch", "onnxscript", "matplotlib"}
 """Packages of the `train` extra that the service image must not contain (tqdm is also a feast dependency)."""
 
@@ -76,13 +79,36 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def service_modules() -> list[Path]:
-    return sorted(
-        p
-        for package in SERVICE_PACKAGES
-        for p in (REPO_ROOT / package).rglob("*.py")
-        if "data" not in p.relative_to(REPO_ROOT).parts
-    )
+def bento_modules() -> list[Path]:
+    """The Python files the bento (the service image) holds: bentofile.yaml's include minus its exclude."""
+    bentofile = yaml.safe_load((REPO_ROOT / "bentofile.yaml").read_text())
+    include = pathspec.PathSpec.from_lines("gitwildmatch", bentofile["include"])
+    exclude = pathspec.PathSpec.from_lines("gitwildmatch", bentofile.get("exclude", []))
+    files = [p.relative_to(REPO_ROOT).as_posix() for p in REPO_ROOT.rglob("*.py") if ".venv" not in p.parts]
+    return sorted(REPO_ROOT / f for f in files if include.match_file(f) and not exclude.match_file(f))
+
+
+def installed_closure(specs: list[str]) -> set[str]:
+    """Canonical names of the distributions ``specs`` install, with everything they require (extras included)."""
+    seen: set[str] = set()
+    todo = [(Requirement(s), frozenset(Requirement(s).extras)) for s in specs]
+    while todo:
+        req, extras = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in metadata.distribution(name).requires or []:
+            child = Requirement(line)
+            environments = [{"extra": e} for e in extras] or [{"extra": ""}]
+            if child.marker is None or any(child.marker.evaluate(env) for env in environments):
+                todo.append((child, frozenset(child.extras)))
+    return seen
+
+
+def providers() -> dict[str, set[str]]:
+    """Import name → canonical names of the installed distributions that provide it."""
+    return {k: {canonicalize_name(d) for d in v} for k, v in metadata.packages_distributions().items()}
 
 
 def test_imports_scan_sees_imports() -> None:
@@ -92,10 +118,34 @@ def test_imports_scan_sees_imports() -> None:
     assert "torch" in imported_modules(REPO_ROOT / "training" / "model.py")
 
 
+def test_bento_holds_the_core_the_service_and_the_feature_code_only() -> None:
+    """The image's modules: pvcast/ (core and plant kinds), service/, feature_repo/*.py; no training code, no
+    data sources, no demo launcher."""
+    files = {p.relative_to(REPO_ROOT).as_posix() for p in bento_modules()}
+    assert {"pvcast/contract.py", "pvcast/pv/features.py", "service/service.py", "feature_repo/store.py"} <= files
+    assert not any(f.startswith(("training/", "tests/", "service/bench/")) for f in files)
+    assert "service/launch.py" not in files
+
+
+def test_bento_modules_import_only_declared_dependencies() -> None:
+    """Every module of the image imports only the standard library, first-party packages and distributions the
+    image installs ([project.dependencies] and what they require) — no pandera, no Open-Meteo client."""
+    allowed = installed_closure(project_dependencies())
+    owners = providers()
+    undeclared = {}
+    for path in bento_modules():
+        names = imported_modules(path) - set(sys.stdlib_module_names) - FIRST_PARTY
+        missing = sorted(n for n in names if not owners.get(n, set()) & allowed)
+        if missing:
+            undeclared[path.relative_to(REPO_ROOT).as_posix()] = missing
+    assert undeclared == {}
+    assert {"pandera", "openmeteo-requests", "torch"}.isdisjoint(allowed)  # the scan would catch them
+
+
 def test_no_service_or_feature_module_imports_torch_or_training() -> None:
-    """No module under service/ or feature_repo/ imports torch (or another training-only package, or the
-    training package itself), at top level or inside a function: the service image runs without them."""
-    modules = service_modules()
+    """No module of the image imports torch (or another training-only package, or the training package
+    itself), at top level or inside a function: the service image runs without them."""
+    modules = bento_modules()
     assert len(modules) >= 10
     offenders = {
         str(p.relative_to(REPO_ROOT)): sorted(imported_modules(p) & (TRAINING_ONLY | {"training"})) for p in modules
@@ -120,8 +170,8 @@ def test_service_imports_with_torch_unavailable() -> None:
 
 @pytest.mark.integration
 def test_bentoml_build(tmp_path: Path) -> None:
-    """`bentoml build` succeeds into an empty BENTOML_HOME (~20 s); the bento holds service/service.py and the
-    feature code but no training/ (nor the demo launcher), and its locked requirements contain no torch."""
+    """`bentoml build` succeeds into an empty BENTOML_HOME (~20 s); the bento holds service/service.py, the core
+    and the feature code but no training/ (nor the demo launcher), and its locked requirements contain no torch."""
     bentoml = Path(sys.executable).with_name("bentoml")
     env = os.environ | {"BENTOML_HOME": str(tmp_path / "home"), "BENTOML_DO_NOT_TRACK": "True"}
     result = subprocess.run(
@@ -133,8 +183,8 @@ def test_bentoml_build(tmp_path: Path) -> None:
     src = bentos[0] / "src"
     files = {p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()}
     assert "service/service.py" in files
-    assert {"feature_repo/features.py", "feature_repo/physics.py", "feature_repo/feature_store.yaml"} <= files
-    assert not any(f.startswith("training/") for f in files)
+    assert {"pvcast/pv/features.py", "pvcast/pv/physics.py", "feature_repo/feature_store.yaml"} <= files
+    assert not any(f.startswith(("training/", "feature_repo/sources/")) for f in files)
     assert "service/launch.py" not in files
     assert not any(f.startswith("feature_repo/data/") for f in files)
     locked = (bentos[0] / "env" / "python" / "requirements.txt").read_text()

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from feature_repo.sources.demo import build_demo_dataset
 from feature_repo.store import init_store, materialize, open_store, registered_parks, write_table
 from pvcast.baselines import Baselines
 from pvcast.model_store import ModelStore
@@ -22,6 +21,7 @@ from training.config import ModelConfig, TrainConfig
 from training.dataset import Dataset, build_dataset, issue_times
 from training.evaluate import format_table, plot_fan, predict_all, score_all
 from training.pipeline import TrainReport, train_and_register
+from training.sources.demo import build_demo_dataset
 
 logger = logging.getLogger(__name__)
 

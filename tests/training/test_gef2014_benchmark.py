@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.sources import gef2014 as gefcom
 from feature_repo.store import read_table
 from pvcast.schema import GENERATION_VIEW, ISSUED_AT, WEATHER_VIEW
 from pvcast.settings import StoreConfig
@@ -19,6 +18,7 @@ from training.benchmarks import methods, report, scoring
 from training.benchmarks.gef2014 import daily_runs, publish
 from training.cli import main
 from training.cli.benchmark import positive_int, task_list
+from training.sources import gef2014 as gefcom
 
 LEADERBOARD = "leaderboard_tasks_1_10.csv"
 

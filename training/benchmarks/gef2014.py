@@ -27,7 +27,6 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from feature_repo.sources import gef2014 as gefcom
 from feature_repo.store import init_store, write_table
 from pvcast import baselines as bl
 from pvcast.contract import onnx_metadata, open_session, run_in_batches
@@ -40,6 +39,7 @@ from training.config import ModelConfig, TrainConfig
 from training.dataset import Dataset, build_dataset
 from training.export import PARITY_TOLERANCE
 from training.pipeline import Split, as_one_module, code_version, contract_of, export_checked, train_members
+from training.sources import gef2014 as gefcom
 
 logger = logging.getLogger(__name__)
 

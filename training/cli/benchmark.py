@@ -6,8 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from feature_repo.sources.gef2014 import MAX_TASK
 from training.cli.settings import CliSettings
+from training.sources.gef2014 import MAX_TASK
 
 
 def task_list(value: str) -> tuple[int, ...]:

@@ -94,7 +94,7 @@ def run_ingest_park(args: argparse.Namespace, settings: CliSettings) -> int:
 
 
 def _openmeteo_config(args: argparse.Namespace) -> Any:
-    from feature_repo.sources.openmeteo import FORECAST_URL, HISTORICAL_FORECAST_URL, OpenMeteoConfig
+    from training.sources.openmeteo import FORECAST_URL, HISTORICAL_FORECAST_URL, OpenMeteoConfig
 
     return OpenMeteoConfig(
         forecast_url=os.environ.get("PVCAST_OPENMETEO_URL", FORECAST_URL),
@@ -121,8 +121,8 @@ def run_ingest_weather(args: argparse.Namespace, settings: CliSettings) -> int:
 
 
 def run_ingest_telemetry(args: argparse.Namespace, settings: CliSettings) -> int:
-    from feature_repo.validation import QualityThresholds, format_reports
     from training.mlops.ingest import ingest_telemetry
+    from training.validation import QualityThresholds, format_reports
 
     report = ingest_telemetry(settings.store, args.csv, args.format, args.park_id, QualityThresholds(), args.dry_run)
     quality = report.validated.report
@@ -151,8 +151,8 @@ def _validate(p: argparse.ArgumentParser) -> None:
 def run_validate(args: argparse.Namespace, settings: CliSettings) -> int:
     from dataclasses import replace
 
-    from feature_repo.validation import QualityThresholds, format_reports
     from training.mlops.ingest import ingest_telemetry, validate_store
+    from training.validation import QualityThresholds, format_reports
 
     thresholds = replace(QualityThresholds(), min_score=args.min_score)
     if args.csv is not None:

@@ -17,8 +17,6 @@ import openmeteo_requests
 import pandas as pd
 from feast import FeatureStore
 
-from feature_repo.sources import openmeteo
-from feature_repo.sources.scada import read_telemetry
 from feature_repo.store import (
     AppendResult,
     StoreConfig,
@@ -28,19 +26,20 @@ from feature_repo.store import (
     read_table,
     registered_parks,
 )
-from feature_repo.validation import (
-    QualityReport,
-    QualityThresholds,
-    Validated,
-    read_quarantine,
-    validate_telemetry,
-    validate_weather,
-    write_quarantine,
-)
 from pvcast.errors import DataNotFoundError, UnknownParkError
 from pvcast.pv.plant import Park, parks_frame
 from pvcast.schema import ENTITY_KEY, GENERATION_VIEW, ISSUED_AT, PARK_VIEW, STEP_SECONDS, WEATHER_VIEW
 from pvcast.timeutils import require_utc, utc_now
+from training.quarantine import read_quarantine, write_quarantine
+from training.sources import openmeteo
+from training.sources.scada import read_telemetry
+from training.validation import (
+    QualityReport,
+    QualityThresholds,
+    Validated,
+    validate_telemetry,
+    validate_weather,
+)
 
 logger = logging.getLogger(__name__)
 

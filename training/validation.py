@@ -1,8 +1,8 @@
 """Data validation: a pandera schema per source, quality checks, quarantine and a per-park quality report.
 
 Every row that enters the store passes a schema (types, UTC times, grid) and quality checks first. A row that
-fails is QUARANTINED with its reasons — written to ``data/quarantine.parquet`` beside the offline tables — and
-never reaches the feature store, so it is never trained on and never silently dropped. Missing telemetry slots
+fails is QUARANTINED with its reasons (``training/quarantine.py``) and never reaches the feature store, so it is
+never trained on and never silently dropped. Missing telemetry slots
 are not rows: they stay gaps and count against completeness.
 
 Telemetry checks (reason names as stored):
@@ -25,30 +25,19 @@ values), ``out_of_range`` (a value outside ``WEATHER_RANGES``) or ``duplicate``.
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow as pa_arrow
-import pyarrow.parquet as pq
 from pandera.errors import SchemaErrors
 
 from pvcast.pv import physics
 from pvcast.pv.plant import Park
 from pvcast.schema import ENTITY_KEY, EVENT_TIMESTAMP, GENERATION_VIEW, ISSUED_AT, STEP_SECONDS, WEATHER_VIEW
-from pvcast.settings import StoreConfig
-from pvcast.timeutils import utc_now
-
-logger = logging.getLogger(__name__)
-
-QUARANTINE_FILE: Final = "quarantine.parquet"
-QUARANTINE_COLUMNS: Final = ("source", ENTITY_KEY, "key", "reasons", "payload", "quarantined_at")
+from training.quarantine import quarantine_frame
 
 MISSING_VALUE, NEGATIVE, ABOVE_CAPACITY, ABOVE_CLEARSKY = (
     "missing_value",
@@ -344,64 +333,6 @@ def _leading_finite(values: np.ndarray) -> int:
 def _in_range(values: np.ndarray, low: float, high: float) -> bool:
     finite = values[np.isfinite(values)]
     return bool(((finite >= low) & (finite <= high)).all())
-
-
-# --- quarantine table ------------------------------------------------------------------------------------
-
-
-def quarantine_frame(source: str, rows: pd.DataFrame, keys: pd.Series, reasons: pd.Series) -> pd.DataFrame:
-    """Failed rows as quarantine records: the row itself as JSON, keyed by source, park and time."""
-    payload = [json.dumps(r, default=_json_default) for r in rows.to_dict("records")]
-    return pd.DataFrame(
-        {
-            "source": source,
-            ENTITY_KEY: rows[ENTITY_KEY].astype(str).to_numpy() if len(rows) else np.array([], dtype=object),
-            "key": [pd.Timestamp(k).isoformat() for k in keys],
-            "reasons": reasons.to_numpy(dtype=object),
-            "payload": payload,
-            "quarantined_at": pd.Series([utc_now()] * len(rows), dtype="datetime64[us, UTC]").to_numpy(),
-        },
-        columns=list(QUARANTINE_COLUMNS),
-    )
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.ndarray):
-        return [None if not np.isfinite(v) else float(v) for v in value.astype(float)]
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
-
-
-def quarantine_path(config: StoreConfig) -> Path:
-    return config.data_dir / QUARANTINE_FILE
-
-
-def write_quarantine(config: StoreConfig, records: pd.DataFrame) -> int:
-    """Append quarantine records; a (source, park, key) already quarantined is not added again. Returns the
-    number of new records."""
-    if records.empty:
-        return 0
-    path = quarantine_path(config)
-    existing = read_quarantine(config)
-    keys = ["source", ENTITY_KEY, "key"]
-    known = set(map(tuple, existing[keys].to_numpy())) if len(existing) else set()
-    new = records[[tuple(k) not in known for k in records[keys].to_numpy()]].drop_duplicates(keys)
-    if len(new):
-        table = pd.concat([existing, new], ignore_index=True) if len(existing) else new
-        table = table.astype({"quarantined_at": "datetime64[us, UTC]"})
-        tmp = path.with_suffix(".tmp.parquet")
-        pq.write_table(pa_arrow.Table.from_pandas(table, preserve_index=False), tmp)
-        tmp.replace(path)
-        logger.warning("quarantined %d %s rows (see %s)", len(new), new["source"].iloc[0], path)
-    return len(new)
-
-
-def read_quarantine(config: StoreConfig) -> pd.DataFrame:
-    path = quarantine_path(config)
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
 
 
 # --- the report -----------------------------------------------------------------------------------------

@@ -11,21 +11,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.sources.openmeteo import (
-    VARIABLE_MAP,
-    OpenMeteoError,
-    decode_messages,
-    forecast_rows,
-    parse_forecast,
-)
 from feature_repo.store import open_store, read_online, read_table
 from pvcast.schema import WEATHER_VARIABLES, WEATHER_VIEW
 from pvcast.settings import StoreConfig
 from tests.fixtures.openmeteo.encode import encode_body
 from tests.fixtures.openmeteo.replay import Replay, replay_server
 from training.cli import main
+from training.sources.openmeteo import (
+    VARIABLE_MAP,
+    OpenMeteoError,
+    decode_messages,
+    forecast_rows,
+    parse_forecast,
+)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openmeteo"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "openmeteo"
 PARKS = ["synthetic-greensboro", "synthetic-miami"]
 ISSUED = "2026-06-01T12:00Z"
 PARK_OPTIONS = {

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.sources.scada import TelemetryFormatError, parse_pvcast_csv, read_telemetry
 from feature_repo.store import read_table
-from feature_repo.validation import read_quarantine
 from pvcast.errors import NaiveTimestampError
 from pvcast.schema import GENERATION_VIEW
 from pvcast.settings import StoreConfig
 from training.cli import main
+from training.quarantine import read_quarantine
+from training.sources.scada import TelemetryFormatError, parse_pvcast_csv, read_telemetry
 
 KAGGLE_PARK = {
     "park-id": "kaggle-plant-1",

@@ -9,9 +9,9 @@ import pandas as pd
 import pvlib
 import pytest
 
-from feature_repo.sources import demo
 from pvcast import schema
 from pvcast.pv.plant import PARK_FEATURES
+from training.sources import demo, demo_weather
 
 END = pd.Timestamp("2026-06-20 13:07", tz="UTC")
 END_FLOOR = pd.Timestamp("2026-06-20 13:00", tz="UTC")
@@ -48,7 +48,7 @@ def _assert_same(a: demo.DemoDataset, b: demo.DemoDataset) -> None:
 
 def test_parks_columns_and_dtypes(dataset: demo.DemoDataset) -> None:
     parks = dataset.parks
-    assert list(parks.columns) == ["park_id", "event_timestamp", *PARK_FEATURES]
+    assert list(parks.columns) == ["park_id", *PARK_FEATURES, "event_timestamp"]  # the plant model's park table
     assert parks["event_timestamp"].dtype == UTC_US
     assert (parks["event_timestamp"] == END_FLOOR - pd.Timedelta(days=DAYS)).all()
     assert all(parks[c].dtype == np.float64 for c in PARK_FEATURES)
@@ -105,7 +105,7 @@ def test_generation_is_sorted_and_unique(dataset: demo.DemoDataset) -> None:
 
 
 def test_about_half_a_percent_of_intervals_are_missing(dataset: demo.DemoDataset) -> None:
-    expected = len(demo.DEMO_PARKS) * DAYS * 96
+    expected = len(demo_weather.DEMO_PARKS) * DAYS * 96
     missing = 1.0 - len(dataset.generation) / expected
     assert 0.002 < missing < 0.009
 
@@ -138,8 +138,8 @@ def test_forecast_arrays_are_float32_finite_and_in_range(dataset: demo.DemoDatas
 # --- physics and forecast skill ---------------------------------------------------------------------
 
 
-def _park(park_id: str) -> demo.DemoPark:
-    return next(p for p in demo.DEMO_PARKS if p.park_id == park_id)
+def _park(park_id: str) -> demo_weather.DemoPark:
+    return next(p for p in demo_weather.DEMO_PARKS if p.park_id == park_id)
 
 
 def test_forecast_error_grows_with_lead_time(dataset: demo.DemoDataset) -> None:
@@ -147,7 +147,7 @@ def test_forecast_error_grows_with_lead_time(dataset: demo.DemoDataset) -> None:
     for park_id, runs in fc.groupby("park_id"):
         issued = pd.DatetimeIndex(runs["issued_at"]).as_unit("ns")
         times = pd.date_range(issued.min(), issued.max() + pd.Timedelta(hours=48), freq="15min")
-        actual = demo.actual_weather(_park(str(park_id)), times)["ghi"].to_numpy()
+        actual = demo_weather.actual_weather(_park(str(park_id)), times)["ghi"].to_numpy()
         index = ((issued - times[0]) // pd.Timedelta("15min")).to_numpy()[:, None] + np.arange(STEPS)
         squared = (_stack(runs, "ghi") - actual[index]) ** 2
         early, late = np.sqrt(squared[:, :24].mean()), np.sqrt(squared[:, 144:].mean())
@@ -157,7 +157,7 @@ def test_forecast_error_grows_with_lead_time(dataset: demo.DemoDataset) -> None:
 
 def test_power_is_zero_at_night(dataset: demo.DemoDataset) -> None:
     gen = dataset.generation
-    for park in demo.DEMO_PARKS:
+    for park in demo_weather.DEMO_PARKS:
         rows = gen[gen["park_id"] == park.park_id]
         mid = pd.to_datetime(rows["valid_time_epoch_s"] + 450, unit="s", utc=True)
         sun = pvlib.solarposition.get_solarposition(mid, park.latitude, park.longitude, park.altitude)
@@ -183,9 +183,9 @@ def test_parks_are_in_clearly_different_climates(dataset: demo.DemoDataset) -> N
     assert (dataset.parks["capacity_dc_kwp"] / dataset.parks["capacity_ac_kw"]).between(1.2, 1.35).all()
 
 
-@pytest.mark.parametrize("park", demo.DEMO_PARKS, ids=lambda p: p.park_id)
-def test_park_location_is_the_tmy_files(park: demo.DemoPark) -> None:
-    path = demo.TMY_DIR / park.tmy_file
+@pytest.mark.parametrize("park", demo_weather.DEMO_PARKS, ids=lambda p: p.park_id)
+def test_park_location_is_the_tmy_files(park: demo_weather.DemoPark) -> None:
+    path = demo_weather.TMY_DIR / park.tmy_file
     reader = pvlib.iotools.read_tmy2 if path.suffix == ".tm2" else pvlib.iotools.read_tmy3
     _, meta = reader(path)
     assert park.park_id.startswith("synthetic-")
@@ -194,30 +194,30 @@ def test_park_location_is_the_tmy_files(park: demo.DemoPark) -> None:
     )
 
 
-@pytest.mark.parametrize("park", demo.DEMO_PARKS, ids=lambda p: p.park_id)
-def test_tmy_replay_lines_up_with_the_sun(park: demo.DemoPark) -> None:
+@pytest.mark.parametrize("park", demo_weather.DEMO_PARKS, ids=lambda p: p.park_id)
+def test_tmy_replay_lines_up_with_the_sun(park: demo_weather.DemoPark) -> None:
     """Hour-ending local standard time → UTC interval beginning: a 1-hour slip would lower the correlation."""
-    tmy = demo.read_typical_year(park.tmy_file)
+    tmy = demo_weather.read_typical_year(park.tmy_file)
     grid = pd.date_range("2025-01-01", "2026-01-01", freq="15min", tz="UTC", inclusive="left")
-    clearsky = demo.clearsky_ghi(park, demo.sun_at_midpoints(park, grid)).reshape(-1, 4).mean(axis=1)
-    rows = demo.tmy_rows(grid[::4], tmy.utc_offset_hours)
+    clearsky = demo_weather.clearsky_ghi(park, demo_weather.sun_at_midpoints(park, grid)).reshape(-1, 4).mean(axis=1)
+    rows = demo_weather.tmy_rows(grid[::4], tmy.utc_offset_hours)
     ghi = tmy.hourly["ghi"].to_numpy()
-    corr = {s: np.corrcoef(ghi[(rows + s) % demo.TMY_HOURS], clearsky)[0, 1] for s in (-1, 0, 1)}
+    corr = {s: np.corrcoef(ghi[(rows + s) % demo_weather.TMY_HOURS], clearsky)[0, 1] for s in (-1, 0, 1)}
     assert corr[0] > max(corr[-1], corr[1]) + 0.02, corr
     assert ghi[rows][clearsky == 0].sum() < 1e-3 * ghi.sum()
 
 
 def test_tmy_rows_map_year_start_to_local_midnight() -> None:
     hours = pd.DatetimeIndex(["2026-01-01 05:00", "2026-01-01 04:00", "2026-12-31 23:00"], tz="UTC")
-    assert demo.tmy_rows(hours, -5).tolist() == [0, 8759, 8754]
+    assert demo_weather.tmy_rows(hours, -5).tolist() == [0, 8759, 8754]
 
 
 def test_actual_weather_is_a_pure_function_of_time() -> None:
-    park = demo.DEMO_PARKS[0]
+    park = demo_weather.DEMO_PARKS[0]
     long = pd.date_range("2026-03-01", periods=96 * 4, freq="15min", tz="UTC")
     short = long[150:230]
-    a = demo.actual_weather(park, long).loc[short]
-    b = demo.actual_weather(park, short)
+    a = demo_weather.actual_weather(park, long).loc[short]
+    b = demo_weather.actual_weather(park, short)
     pd.testing.assert_frame_equal(a, b)
     assert (b["ghi"] >= 0).all()
     assert np.isfinite(b[["ghi", "dni", "dhi", "temp_air", "wind_speed", "relative_humidity"]]).all().all()
@@ -225,7 +225,7 @@ def test_actual_weather_is_a_pure_function_of_time() -> None:
 
 def test_actual_weather_rejects_naive_times() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        demo.actual_weather(demo.DEMO_PARKS[0], pd.date_range("2026-03-01", periods=4, freq="15min"))
+        demo_weather.actual_weather(demo_weather.DEMO_PARKS[0], pd.date_range("2026-03-01", periods=4, freq="15min"))
 
 
 def test_cloud_cover_inverts_kasten_czeplak() -> None:

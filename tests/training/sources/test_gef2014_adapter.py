@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.sources import gef2014 as gefcom
 from feature_repo.store import normalise_table
 from pvcast.errors import DataNotFoundError
 from pvcast.pv.plant import parks_from_frame
 from pvcast.schema import ENTITY_KEY, EVENT_TIMESTAMP, ISSUED_AT, WEATHER_VARIABLES
+from training.sources import gef2014 as gefcom
 
 RAW_COLUMNS = list(gefcom.VARIABLE_MAP)
 

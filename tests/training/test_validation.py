@@ -8,17 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.validation import (
-    QualityThresholds,
-    clearsky_power_kw,
-    read_quarantine,
-    validate_telemetry,
-    validate_weather,
-    write_quarantine,
-)
 from pvcast.pv.plant import Park
 from pvcast.schema import WEATHER_VARIABLES
 from pvcast.settings import StoreConfig
+from training.quarantine import read_quarantine, write_quarantine
+from training.validation import (
+    QualityThresholds,
+    clearsky_power_kw,
+    validate_telemetry,
+    validate_weather,
+)
 
 PARK = Park(
     park_id="p1",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feature_repo.sources import gef2014 as gefcom
 from pvcast.contract import FeatureSpec
 from pvcast.pv.features import FEATURE_NAMES, build_inputs
 from pvcast.pv.plant import PARK_FEATURES
 from pvcast.schema import WEATHER_VARIABLES
+from training.sources import gef2014 as gefcom
 
 RUN = pd.Timestamp("2013-07-10", tz="UTC")
 HOURLY = FeatureSpec(step_seconds=3600, horizon_steps=24)
