@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
 import urllib.error
@@ -43,6 +42,9 @@ from typing import Any
 
 from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
+from pydantic import Field
+
+from pvcast.settings import PvcastSettings
 
 logger = logging.getLogger("pvcast.loadtest")
 
@@ -66,9 +68,21 @@ class Plan:
 PLAN = Plan()
 
 
-def api_key() -> str:
-    if os.environ.get("PVCAST_API_KEY"):
-        return os.environ["PVCAST_API_KEY"]
+class LoadTestSettings(PvcastSettings):
+    """The load test's own settings (environment PVCAST_*; see the module docstring)."""
+
+    api_key: str | None = None
+    park_ids: str = Field(default="", description="comma-separated park ids")
+    horizon_hours: float = 24.0
+    batch_size: int = 10
+    slo_p95_ms: float = 200.0
+    max_fail_ratio: float = 0.001
+    locust_summary: Path | None = None
+
+
+def api_key(settings: LoadTestSettings) -> str:
+    if settings.api_key:
+        return settings.api_key
     saved = Path(".pvcast/api_key")
     if saved.exists():
         return saved.read_text().strip()
@@ -85,7 +99,7 @@ def get_json(url: str, key: str) -> tuple[int, Any]:
         return exc.code, None
 
 
-def discover(host: str, key: str) -> None:
+def discover(host: str, key: str, settings: LoadTestSettings) -> None:
     """Which endpoints the API has, and the parks to use (GET /parks, else PVCAST_PARK_IDS)."""
     status, spec = get_json(f"{host}/openapi.json", key)
     if status != 200:
@@ -106,17 +120,18 @@ def discover(host: str, key: str) -> None:
         else:
             logger.warning("!!! GET /parks answered %d (needs the admin scope): using PVCAST_PARK_IDS", status)
     if not PLAN.park_ids:
-        PLAN.park_ids = [p.strip() for p in os.environ.get("PVCAST_PARK_IDS", "").split(",") if p.strip()]
+        PLAN.park_ids = [p.strip() for p in settings.park_ids.split(",") if p.strip()]
     if not PLAN.park_ids:
         raise SystemExit("no parks: the API has no GET /parks for this key and PVCAST_PARK_IDS is empty")
 
 
 @events.test_start.add_listener
 def on_test_start(environment: Environment, **_: Any) -> None:
-    PLAN.key = api_key()
-    PLAN.horizon_hours = float(os.environ.get("PVCAST_HORIZON_HOURS", "24"))
-    discover((environment.host or "").rstrip("/"), PLAN.key)
-    PLAN.batch_size = max(1, min(int(os.environ.get("PVCAST_BATCH_SIZE", "10")), len(PLAN.park_ids)))
+    settings = LoadTestSettings()
+    PLAN.key = api_key(settings)
+    PLAN.horizon_hours = settings.horizon_hours
+    discover((environment.host or "").rstrip("/"), PLAN.key, settings)
+    PLAN.batch_size = max(1, min(settings.batch_size, len(PLAN.park_ids)))
     mix = {name: weight for name, weight in WEIGHTS.items() if name == "forecast" or PLAN.available[name]}
     mix["forecast"] += sum(w for n, w in WEIGHTS.items() if n not in mix)
     logger.info("pvcast mix: %s over %d parks, horizon %g h", mix, len(PLAN.park_ids), PLAN.horizon_hours)
@@ -127,8 +142,8 @@ def on_test_start(environment: Environment, **_: Any) -> None:
 def on_quitting(environment: Environment, **_: Any) -> None:
     """Fail the run above the latency objective or the failure budget; write the summary."""
     total = environment.stats.total
-    slo_ms = float(os.environ.get("PVCAST_SLO_P95_MS", "200"))
-    max_fail = float(os.environ.get("PVCAST_MAX_FAIL_RATIO", "0.001"))
+    settings = LoadTestSettings()
+    slo_ms, max_fail = settings.slo_p95_ms, settings.max_fail_ratio
     p95 = total.get_response_time_percentile(0.95) or 0.0
     problems = []
     if total.num_requests == 0:
@@ -140,11 +155,10 @@ def on_quitting(environment: Environment, **_: Any) -> None:
     for problem in problems:
         logger.error("SLO violated: %s", problem)
     environment.process_exit_code = 1 if problems else 0
-    write_summary(total.num_requests, total.num_failures, p95)
+    write_summary(settings.locust_summary, total.num_requests, total.num_failures, p95)
 
 
-def write_summary(requests: int, failures: int, p95_ms: float) -> None:
-    path = os.environ.get("PVCAST_LOCUST_SUMMARY")
+def write_summary(path: Path | None, requests: int, failures: int, p95_ms: float) -> None:
     if path:
         summary = {"requests": requests, "failures": failures, "p95_ms": p95_ms, "endpoints": PLAN.available,
                    "parks": len(PLAN.park_ids), "model_versions": PLAN.versions}  # fmt: skip

@@ -18,18 +18,26 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import Field
 
 from feature_repo.store import registered_parks
 from pvcast.keys import hash_key, new_key
-from pvcast.settings import StoreConfig
+from pvcast.settings import PvcastSettings, child_environment
 
 logger = logging.getLogger("pvcast.launch")
 STATE = Path(".pvcast")
 
 
-def api_key() -> str:
-    if os.environ.get("PVCAST_API_KEY"):
-        return os.environ["PVCAST_API_KEY"]
+class LaunchSettings(PvcastSettings):
+    """The demo launcher's own settings: the key to use and the port."""
+
+    api_key: str | None = Field(default=None, description="The demo's key (default: .pvcast/api_key)")
+    port: int = Field(default=3000, validation_alias="PORT")
+
+
+def api_key(settings: LaunchSettings) -> str:
+    if settings.api_key:
+        return settings.api_key
     saved = STATE / "api_key"
     if not saved.exists():
         saved.parent.mkdir(parents=True, exist_ok=True)
@@ -53,10 +61,8 @@ def stop() -> None:
 
 def start(port: int, key: str) -> subprocess.Popen[bytes]:
     entry = [{"name": "demo", "sha256": hash_key(key), "scopes": ["read", "write", "admin"]}]
-    env = os.environ | {"PVCAST_API_KEYS": json.dumps(entry)}
-    env.pop("PVCAST_API_KEY", None)  # the service sees only the digest
-    for leaked in ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(leaked, None)  # set in this process by `import feast`; BentoML manages its own
+    # the service sees only the digest
+    env = child_environment({"PVCAST_API_KEYS": json.dumps(entry)}, drop=("PVCAST_API_KEY",))
     log = (STATE / "serve.log").open("wb")
     cmd = [sys.executable, "-m", "bentoml", "serve", "service.service:PVCast", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -132,25 +138,21 @@ def check_forecasts(url: str, key: str, park_ids: list[str]) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = LaunchSettings()
     parser = argparse.ArgumentParser(prog="python -m service.launch")
     parser.add_argument("action", choices=["start", "stop"])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--port", type=int, default=settings.port)
     args = parser.parse_args()
     stop()
     if args.action == "stop":
         return
-    key, url = api_key(), f"http://127.0.0.1:{args.port}"
+    key, url = api_key(settings), f"http://127.0.0.1:{args.port}"
     proc = start(args.port, key)
     try:
         wait_ready(proc, url, STATE / "serve.log")
     except ServiceStartError as exc:
         raise SystemExit(str(exc)) from None
-    parks = [
-        p.park_id
-        for p in registered_parks(
-            StoreConfig(repo_path=Path(os.environ.get("PVCAST_FEATURE_REPO", "feature_repo")).resolve())
-        )
-    ]
+    parks = [p.park_id for p in registered_parks(settings.store)]
     check_forecasts(url, key, parks)
     sys.stdout.write(
         f"\npvcast is serving on {url} (pid {proc.pid}; log {STATE / 'serve.log'}; stop with `make stop`).\n"

@@ -38,16 +38,25 @@ import numpy as np
 import pandas as pd
 import psutil
 import redis
+from pydantic import Field
 
 from feature_repo.store import init_store, materialize, read_table, write_table
 from pvcast.keys import hash_key
 from pvcast.schema import GENERATION_VIEW, PARK_VIEW, WEATHER_VIEW
-from pvcast.settings import StoreConfig
+from pvcast.settings import PvcastSettings, StoreConfig, child_environment
 from service.bench import population
 from service.bench.load import LoadStats
 from service.launch import ServiceStartError, stop_group, wait_ready
 
 logger = logging.getLogger("pvcast.bench")
+
+
+class BenchSettings(PvcastSettings):
+    """The serving benchmark's own setting: the Redis it flushes and fills (a database is chosen by option)."""
+
+    bench_redis_url: str = Field(default="redis://127.0.0.1:6379", validation_alias="BENCH_REDIS_URL")
+
+
 KEY = "pvc_bench-key"
 RATES = (100, 125, 150, 200, 250, 300, 400, 500, 600, 800)
 QUARTER = 900
@@ -87,7 +96,7 @@ class RssSampler:
 def serving(target: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, RssSampler]]:
     """``bentoml serve target`` on a free port until the block ends; yields its URL and an RSS sampler."""
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_")} | env
+    clean = child_environment(env)
     cmd = [sys.executable, "-m", "bentoml", "serve", target, "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=clean, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -124,7 +133,7 @@ def train_model(home: Path, work: Path) -> None:
     logger.info("training a benchmark model (default architecture, 1 epoch) into %s", home)
     cmd = [sys.executable, "-c", PVCAST_CLI, "--repo", str(work / "model_store"), "demo", "--days", "21"]
     cmd += ["--epochs", "1", "--test-days", "3", "--validation-days", "3", "--out", str(work / "reports")]
-    done = subprocess.run(cmd, env=os.environ | {"BENTOML_HOME": str(home)}, capture_output=True, text=True)
+    done = subprocess.run(cmd, env=child_environment({"BENTOML_HOME": str(home)}), capture_output=True, text=True)
     if done.returncode:
         raise SystemExit("training the benchmark model failed:\n" + done.stderr[-3000:])
 
@@ -359,7 +368,7 @@ def main() -> None:
     for noisy in ("feast", "bentoml", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="python -m service.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379"))
+    parser.add_argument("--redis-url", default=BenchSettings().bench_redis_url)
     parser.add_argument("--redis-db", type=int, default=10, help="database used and FLUSHED (default 10)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each fixed-rate run")
     parser.add_argument("--bentoml-home", type=Path, default=None, help="use its production model (default: train one)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from training.cli.settings import CliSettings
@@ -35,11 +34,6 @@ def positive_int(value: str) -> int:
     return number
 
 
-def default_data_dir() -> Path | None:
-    shared = os.environ.get("PVCAST_SHARED_DATA")
-    return Path(shared) / "gefcom2014_solar" if shared else None
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("benchmark", help="real-data benchmarks through pvcast's own pipeline")
     kinds = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
@@ -47,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data",
         type=Path,
-        default=default_data_dir(),
+        default=None,
         help="folder with gefcom2014_solar.csv (default $PVCAST_SHARED_DATA/gefcom2014_solar)",
     )
     p.add_argument("--tasks", type=task_list, default=task_list("4-10"), help="tasks to run, e.g. 4-10 or 1,3,5-7")
@@ -75,12 +69,13 @@ def run_gefcom2014(args: argparse.Namespace, settings: CliSettings) -> int:
     from training.benchmarks.gef2014 import HYBRID_SEEDS, QUICK_HYBRID_SEEDS, BenchmarkConfig, benchmark_job
     from training.cli.commands import emit
 
-    if args.data is None:
+    data = args.data or (settings.shared_data / "gefcom2014_solar" if settings.shared_data else None)
+    if data is None:
         raise DataNotFoundError("give the GEFCom2014 data folder with --data (or set PVCAST_SHARED_DATA)")
     tasks = args.tasks[:1] if args.quick else args.tasks
     seeds = args.hybrid_seeds or (QUICK_HYBRID_SEEDS if args.quick else HYBRID_SEEDS)
     config = BenchmarkConfig(
-        data_dir=args.data, out_dir=args.out, tasks=tasks, quick=args.quick, seed=args.seed, hybrid_seeds=seeds
+        data_dir=data, out_dir=args.out, tasks=tasks, quick=args.quick, seed=args.seed, hybrid_seeds=seeds
     )
     emit(benchmark_job(config).summary())
     return 0

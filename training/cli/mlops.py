@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -93,24 +93,30 @@ def run_ingest_park(args: argparse.Namespace, settings: CliSettings) -> int:
     return 0
 
 
-def _openmeteo_config(args: argparse.Namespace) -> Any:
-    from training.sources.openmeteo import FORECAST_URL, HISTORICAL_FORECAST_URL, OpenMeteoConfig
+def _openmeteo_config(args: argparse.Namespace, settings: CliSettings) -> Any:
+    """The client's configuration from the options, and from the environment where it names other endpoints
+    (a mirror, or the test server) or another backoff."""
+    from training.sources.openmeteo import OpenMeteoConfig
 
-    return OpenMeteoConfig(
-        forecast_url=os.environ.get("PVCAST_OPENMETEO_URL", FORECAST_URL),
-        historical_url=os.environ.get("PVCAST_OPENMETEO_HISTORICAL_URL", HISTORICAL_FORECAST_URL),
+    config = OpenMeteoConfig(
         cache_path=None if args.no_cache else args.cache,
         attempts=args.attempts,
         batch_size=args.batch_size,
         forecast_hours=args.hours,
-        backoff_factor=float(os.environ.get("PVCAST_OPENMETEO_BACKOFF", "0.5")),
+    )
+    backoff = settings.openmeteo_backoff
+    return replace(
+        config,
+        forecast_url=settings.openmeteo_url or config.forecast_url,
+        historical_url=settings.openmeteo_historical_url or config.historical_url,
+        backoff_factor=config.backoff_factor if backoff is None else backoff,
     )
 
 
 def run_ingest_weather(args: argparse.Namespace, settings: CliSettings) -> int:
     from training.mlops.ingest import backfill_weather, ingest_weather
 
-    om = _openmeteo_config(args)
+    om = _openmeteo_config(args, settings)
     if args.backfill:
         start, end = args.backfill
         report = backfill_weather(settings.store, om, start, end, args.every_hours, args.park)
@@ -172,9 +178,9 @@ def run_validate(args: argparse.Namespace, settings: CliSettings) -> int:
 
 
 def _metrics_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prom-file", type=Path, default=os.environ.get("PVCAST_PROM_FILE") or None,
+    p.add_argument("--prom-file", type=Path, default=None,
                    help="write a textfile-collector .prom file (env PVCAST_PROM_FILE)")  # fmt: skip
-    p.add_argument("--pushgateway", default=os.environ.get("PVCAST_PUSHGATEWAY_URL") or None,
+    p.add_argument("--pushgateway", default=None,
                    help="push to this Prometheus Pushgateway (env PVCAST_PUSHGATEWAY_URL)")  # fmt: skip
     p.add_argument("--json", action="store_true")
 
@@ -205,10 +211,11 @@ def _monitor(p: argparse.ArgumentParser) -> None:
     drift.set_defaults(handler=run_monitor_drift)
 
 
-def _export(registry: Any, job: str, args: argparse.Namespace) -> None:
+def _export(registry: Any, job: str, args: argparse.Namespace, settings: CliSettings) -> None:
     from training.mlops.prometheus import MetricsSink, export
 
-    for target in export(registry, job, MetricsSink(args.prom_file, args.pushgateway)):
+    sink = MetricsSink(args.prom_file or settings.prom_file, args.pushgateway or settings.pushgateway_url)
+    for target in export(registry, job, sink):
         emit(f"metrics: {target}")
 
 
@@ -220,7 +227,7 @@ def run_monitor_accuracy(args: argparse.Namespace, settings: CliSettings) -> int
     thresholds = AccuracyThresholds(args.max_nmae_pct, args.min_coverage_pct, args.max_coverage_pct, args.min_points)
     report = accuracy_job(settings.store, args.end - pd.Timedelta(days=args.days), args.end, thresholds)
     emit(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.table())
-    _export(accuracy_registry(report), ACCURACY_JOB, args)
+    _export(accuracy_registry(report), ACCURACY_JOB, args, settings)
     return 1 if report.breaches else 0
 
 
@@ -234,7 +241,7 @@ def run_monitor_drift(args: argparse.Namespace, settings: CliSettings) -> int:
         settings.store, settings.models, args.model, args.end, args.days, args.every_hours, names, thresholds
     )
     emit(json.dumps(report.to_dict(), indent=2) if args.json else report.table(thresholds))
-    _export(drift_registry(report), DRIFT_JOB, args)
+    _export(drift_registry(report), DRIFT_JOB, args, settings)
     return 1 if report.breaches else 0
 
 
@@ -264,7 +271,7 @@ def run_retrain(args: argparse.Namespace, settings: CliSettings) -> int:
         args.window_days,
         policy,
         not args.no_promote,
-        args.tracking_uri,
+        args.tracking_uri or settings.mlflow_tracking_uri,
         args.out,
     )
     emit(json.dumps(decision.to_dict(), indent=2, default=float) if args.json else decision.summary())
@@ -281,7 +288,7 @@ def _runs(p: argparse.ArgumentParser) -> None:
 def run_runs(args: argparse.Namespace, settings: CliSettings) -> int:
     from training.mlops.tracking import list_runs
 
-    runs = list_runs(args.tracking_uri, args.limit)
+    runs = list_runs(args.tracking_uri or settings.mlflow_tracking_uri, args.limit)
     if args.json:
         emit(json.dumps(runs, indent=2))
         return 0

@@ -1,14 +1,14 @@
 """Experiment tracking with MLflow (``MlflowClient``, no global run state).
 
 The tracking URI is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI`` (a tracking server in Kubernetes, e.g.
-``http://mlflow:5000``), else a local SQLite store ``.pvcast/mlflow/mlflow.db`` with artifacts beside it in
-``.pvcast/mlflow/artifacts`` (MLflow 3 refuses the old ``./mlruns`` file store by default).
+``http://mlflow:5000``; the CLI passes it from its settings), else a local SQLite store
+``.pvcast/mlflow/mlflow.db`` with artifacts beside it in ``.pvcast/mlflow/artifacts`` (MLflow 3 refuses the
+old ``./mlruns`` file store by default).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,10 +21,9 @@ DEFAULT_DIR = Path(".pvcast/mlflow")
 
 
 def tracking_uri(uri: str | None = None) -> str:
+    """``uri`` if given, else the local SQLite store (created on first use)."""
     if uri:
         return uri
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
     DEFAULT_DIR.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(DEFAULT_DIR / 'mlflow.db').resolve()}"
 
