@@ -1,7 +1,9 @@
 """The front door of every request, as one ASGI middleware: request id, body size limit, API key, scope and
 per-key rate limit — all before the body is parsed — then latency metrics and one JSON access log line.
 
-Probes, metrics and the API documentation are open; every other route needs a key with its scope.
+The scope of each route is declared at the route (``service/routes.py::scoped``); the gate reads it from the
+table built from the app's routes at start-up. The API documentation is open (and BentoML's probes and
+/metrics never reach the app); a path no route knows passes without a key to its JSON 404.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from pvcast.errors import PvcastError
-from pvcast.keys import ApiKey, Scope
+from pvcast.keys import ApiKey
 from service import errors, metrics
 from service.auth import authenticate, require_scope
 from service.logs import request_id
 from service.ratelimit import RateLimiter
+from service.routes import RouteRule, RouteTable
 
 logger = logging.getLogger("service.access")
 
@@ -30,15 +33,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
 
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
-SCOPES: tuple[tuple[str, Scope], ...] = (
-    ("/forecast", "read"),
-    ("/telemetry", "write"),
-    ("/parks", "admin"),
-    ("/jobs", "admin"),
-)
-TEMPLATES = (("/parks/", "/parks/{park_id}"), ("/jobs/", "/jobs/{job_id}"))
-KNOWN = frozenset({"/forecast", "/forecast/batch", "/telemetry", "/parks", "/jobs/backfill"}) | OPEN_PATHS
+UNKNOWN = "other"
+"""The metrics' endpoint label of a path no route knows."""
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -49,24 +45,8 @@ class GateConfig:
     rate_per_second: float
     burst: int
     max_body_bytes: int
+    routes: RouteTable
     max_in_flight: int = 32
-
-
-def required_scope(path: str) -> Scope | None:
-    for prefix, scope in SCOPES:
-        if path == prefix or path.startswith(prefix + "/"):
-            return scope
-    return None
-
-
-def endpoint_label(path: str) -> str:
-    """The route template, so metrics have one series per endpoint whatever the ids in the path."""
-    if path in KNOWN:
-        return path
-    for prefix, template in TEMPLATES:
-        if path.startswith(prefix) and path != "/jobs/backfill":
-            return template
-    return "other"
 
 
 def _header(scope: Message, name: bytes) -> str | None:
@@ -104,10 +84,12 @@ class Gate:
 
         tic = time.perf_counter()
         admitted = False
+        config = self.config()
+        rule = config.routes.match(scope["path"], scope["method"]) if config is not None else None
         try:
-            refusal, receive = await self.admit(scope, receive, key_name)
-            if refusal is None and scope["path"] not in OPEN_PATHS:
-                refusal, admitted = self.shed(), True
+            refusal, receive = await self.admit(scope, receive, key_name, config, rule)
+            if refusal is None and config is not None and rule is not None and rule.scope is not None:
+                refusal, admitted = self.shed(config), True
             if refusal is not None:
                 await refusal(scope, receive, send_with_id)
             else:
@@ -115,20 +97,20 @@ class Gate:
         finally:
             if admitted:
                 self.in_flight -= 1
-            self.record(scope, status[0], time.perf_counter() - tic, key_name[0])
+            endpoint = rule.template if rule is not None else UNKNOWN
+            self.record(scope, endpoint, status[0], time.perf_counter() - tic, key_name[0])
             request_id.reset(token)
 
-    async def admit(self, scope: Message, receive: Receive, key_name: list[str]) -> tuple[JSONResponse | None, Receive]:
-        path = scope["path"]
-        config = self.config()
-        if path in OPEN_PATHS or config is None:
+    async def admit(
+        self, scope: Message, receive: Receive, key_name: list[str], config: GateConfig | None, rule: RouteRule | None
+    ) -> tuple[JSONResponse | None, Receive]:
+        """Body size, key, scope and rate limit of a route that needs a scope; open and unknown paths pass."""
+        if config is None or rule is None or rule.scope is None:
             return None, receive
         too_big, receive = await self.limit_body(scope, receive, config.max_body_bytes)
         if too_big:
             return _error(413, "payload_too_large", f"request body exceeds {config.max_body_bytes} bytes"), receive
-        needed = required_scope(path)
-        if needed is None:
-            return None, receive
+        needed = rule.scope
         try:
             key = authenticate(_header(scope, b"authorization"), config.keys)
             key_name[0] = key.name
@@ -145,12 +127,11 @@ class Gate:
             return _error(429, "rate_limited", message, {"Retry-After": str(decision.retry_after_s)}), receive
         return None, receive
 
-    def shed(self) -> JSONResponse | None:
+    def shed(self, config: GateConfig) -> JSONResponse | None:
         """Overload protection: beyond ``max_in_flight`` requests in progress, 503 at once (retry shortly) rather
         than queueing into timeouts. Counts the request as in flight when it is let through."""
         self.in_flight += 1
-        config = self.config()
-        if config is not None and self.in_flight > config.max_in_flight:
+        if self.in_flight > config.max_in_flight:
             message = f"the service is at capacity ({config.max_in_flight} requests in progress); retry shortly"
             return _error(503, "unavailable", message, {"Retry-After": "1"})
         return None
@@ -184,14 +165,13 @@ class Gate:
         return False, replay
 
     @staticmethod
-    def record(scope: Message, status: int, seconds: float, key: str) -> None:
-        endpoint = endpoint_label(scope["path"])
+    def record(scope: Message, endpoint: str, status: int, seconds: float, key: str) -> None:
+        """Latency by route template (one series per endpoint whatever the ids in the path), and the access log."""
         metrics.request_seconds.labels(endpoint=endpoint, method=scope["method"], status=str(status)).observe(seconds)
-        if endpoint not in ("/livez", "/readyz", "/metrics"):
-            logger.info(
-                "%s %s %d",
-                scope["method"],
-                endpoint,
-                status,
-                extra={"status": status, "duration_ms": round(seconds * 1000, 2), "key": key or None},
-            )
+        logger.info(
+            "%s %s %d",
+            scope["method"],
+            endpoint,
+            status,
+            extra={"status": status, "duration_ms": round(seconds * 1000, 2), "key": key or None},
+        )

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from pvcast.pv.plant import ParkId
+from pvcast.pv.plant import ParkId, ParkSpec
 
 MAX_HORIZON_HOURS = 48
 MAX_BATCH_PARKS = 10_000
@@ -204,7 +204,7 @@ class TelemetryResponse(BaseModel):
     rejected: list[Rejection] = Field(description="Measurements refused by validation; the others were stored.")
 
 
-class ParkBody(BaseModel):
+class ParkBody(ParkSpec):
     """Park metadata (the park id is in the path). Angles [°], altitude [m], capacities [kWp] and [kW]."""
 
     model_config = ConfigDict(
@@ -223,14 +223,6 @@ class ParkBody(BaseModel):
             ]
         },
     )
-
-    latitude: float = Field(ge=-90, le=90, description="[°] north positive")
-    longitude: float = Field(ge=-180, le=180, description="[°] east positive")
-    altitude: float = Field(ge=-500, le=9000, description="[m] above sea level")
-    capacity_dc_kwp: float = Field(gt=0, le=10_000_000, description="[kWp] module nameplate (DC)")
-    capacity_ac_kw: float = Field(gt=0, le=10_000_000, description="[kW] inverter limit (AC)")
-    surface_tilt: float = Field(ge=0, le=90, description="[°] from horizontal")
-    surface_azimuth: float = Field(ge=0, lt=360, description="[°] clockwise from north (180 = south)")
 
 
 class ParkResponse(ParkBody):

@@ -17,14 +17,13 @@ import numpy as np
 import orjson
 import pandas as pd
 import redis
-from fastapi import Depends, FastAPI, Response
+from fastapi import FastAPI, Response
 from fastapi import Path as PathParam
-from fastapi.security import HTTPBearer
 
 from feature_repo.forecast_log import ForecastLogBuffer
 from feature_repo.store import open_store
 from pvcast.model_store import PRODUCTION, ModelStore
-from pvcast.pv.plant import Park
+from pvcast.pv.plant import PARK_ID_PATTERN, Park
 from service import backfill, errors, logs, metrics
 from service.forecaster import Forecaster, ForecastQuery, ModelHandle, ParkFailure, ServedModel
 from service.gate import Gate, GateConfig
@@ -32,6 +31,7 @@ from service.housekeeping import Housekeeper, Reloader, publish_model_metrics
 from service.jobs import JobRunner, JobStore
 from service.ratelimit import RateLimiter
 from service.registry import ParkRegistry
+from service.routes import RouteTable, UnknownRoute, scoped
 from service.schemas import (
     BackfillRequest,
     BatchForecastRequest,
@@ -80,11 +80,7 @@ app = FastAPI(
 )
 errors.install(app)
 app.add_middleware(Gate, config=lambda: getattr(app.state, "gate", None))
-bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
-Secured = [Depends(bearer)]
-ParkIdPath = Annotated[
-    str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Park id", examples=["synthetic-miami"])
-]
+ParkIdPath = Annotated[str, PathParam(pattern=PARK_ID_PATTERN, description="Park id", examples=["synthetic-miami"])]
 JobIdPath = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="Job id from POST /jobs/backfill")]
 
 
@@ -133,6 +129,7 @@ class PVCast:
             rate_per_second=self.settings.rate_per_second,
             burst=self.settings.rate_burst,
             max_body_bytes=self.settings.max_body_bytes,
+            routes=RouteTable.of(app),
             max_in_flight=self.settings.max_in_flight,
         )
         publish_model_metrics(loaded)
@@ -169,7 +166,7 @@ class PVCast:
         "/forecast",
         response_model=ForecastResponse,
         responses=COMMON | NOT_FOUND,
-        dependencies=Secured,
+        dependencies=scoped("read"),
         summary="Quantile forecast for one park (scope read)",
     )
     def forecast(self, request: ForecastRequest) -> Response:
@@ -190,7 +187,7 @@ class PVCast:
         "/forecast/batch",
         response_model=BatchForecastResponse,
         responses=COMMON,
-        dependencies=Secured,
+        dependencies=scoped("read"),
         summary="Quantile forecasts for up to 10,000 parks in one call (scope read)",
     )
     def forecast_batch(self, request: BatchForecastRequest) -> Response:
@@ -213,7 +210,7 @@ class PVCast:
         "/telemetry",
         response_model=TelemetryResponse,
         responses=COMMON,
-        dependencies=Secured,
+        dependencies=scoped("write"),
         summary="Measured power of one or many parks (scope write)",
     )
     def telemetry(self, request: TelemetryRequest) -> Response:
@@ -233,7 +230,9 @@ class PVCast:
 
     # --- park registry ---------------------------------------------------------------------------------------
 
-    @app.get("/parks", response_model=ParkList, responses=COMMON, dependencies=Secured, summary="List parks (admin)")
+    @app.get(
+        "/parks", response_model=ParkList, responses=COMMON, dependencies=scoped("admin"), summary="List parks (admin)"
+    )
     def list_parks(self) -> Response:
         return json_response({"parks": [_park_json(p) for p in self.registry.all()]})
 
@@ -241,7 +240,7 @@ class PVCast:
         "/parks/{park_id}",
         response_model=ParkResponse,
         responses=COMMON | NOT_FOUND,
-        dependencies=Secured,
+        dependencies=scoped("admin"),
         summary="One park's metadata (admin)",
     )
     def get_park(self, park_id: ParkIdPath) -> Response:
@@ -252,7 +251,7 @@ class PVCast:
         response_model=ParkResponse,
         status_code=200,
         responses=COMMON | CREATED,
-        dependencies=Secured,
+        dependencies=scoped("admin"),
         summary="Create or update a park (admin)",
     )
     def put_park(self, park_id: ParkIdPath, body: ParkBody) -> Response:
@@ -265,7 +264,7 @@ class PVCast:
         "/parks/{park_id}",
         status_code=204,
         responses=COMMON | NOT_FOUND,
-        dependencies=Secured,
+        dependencies=scoped("admin"),
         summary="Delete a park (admin)",
     )
     def delete_park(self, park_id: ParkIdPath) -> Response:
@@ -281,7 +280,7 @@ class PVCast:
         response_model=JobAccepted,
         status_code=202,
         responses=COMMON,
-        dependencies=Secured,
+        dependencies=scoped("admin"),
         summary="Start a forecast backfill over a date range (admin)",
     )
     def submit_backfill(self, request: BackfillRequest) -> Response:
@@ -307,7 +306,7 @@ class PVCast:
         "/jobs/{job_id}",
         response_model=JobStatus,
         responses=COMMON | NOT_FOUND,
-        dependencies=Secured,
+        dependencies=scoped("admin"),
         summary="Status, progress and result of a job (admin)",
     )
     def get_job(self, job_id: JobIdPath) -> Response:
@@ -316,3 +315,7 @@ class PVCast:
 
 def _ts(value: Any) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(value).tz_convert("UTC")
+
+
+# Last: every path the routes above do not match answers JSON (404, or a trailing-slash redirect).
+app.router.routes.append(UnknownRoute())

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from feast.repo_operations import get_repo_files
+from feast.types import Float64
 
-from feature_repo.views import build_definitions
-from pvcast.pv.plant import PARK_FEATURES
+from feature_repo.views import FEAST_TYPES, build_definitions
+from pvcast.pv.plant import PARK_FEATURES, ParkSpec
 from pvcast.schema import FEATURE_SERVICE_NAME, WEATHER_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2] / "feature_repo"
@@ -64,3 +65,12 @@ def test_feast_cli_applies_the_repo(tmp_path: Path) -> None:
         timeout=300,
     )
     assert FEATURE_SERVICE_NAME in listed.stdout
+
+
+def test_park_view_schema_is_the_plant_model(tmp_path: Path) -> None:
+    """The Feast ``park`` view is derived from the plant model: its features are ParkSpec's fields, in order,
+    each with the Feast type of the field's Python type."""
+    view = build_definitions(tmp_path).park_view
+    assert [f.name for f in view.features] == list(ParkSpec.model_fields)
+    assert [f.dtype for f in view.features] == [FEAST_TYPES[f.annotation] for f in ParkSpec.model_fields.values()]
+    assert {f.dtype for f in view.features} == {Float64}

@@ -16,7 +16,7 @@ import pytest
 
 from feature_repo.store import registered_parks
 from pvcast.pv import physics
-from pvcast.pv.plant import Park
+from pvcast.pv.plant import PARK_FEATURES, PARK_ID_PATTERN, Park, ParkSpec
 
 pytestmark = [
     pytest.mark.http,
@@ -244,6 +244,37 @@ def test_wrong_method_is_405_json(client: httpx.Client, served: Any) -> None:
     assert_error(call(client, "GET", "/forecast", served.read_key), 405, "method_not_allowed")
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/parks/a%2Fb"), ("GET", "/parks/a/b"), ("GET", "/nope"), ("POST", "/nope"), ("GET", "/forecastx")],
+    ids=["encoded-slash", "nested", "unknown-get", "unknown-post", "prefix-of-a-route"],
+)
+def test_unknown_route_is_404_json(client: httpx.Client, served: Any, method: str, path: str) -> None:
+    """A path no route knows answers the API's JSON error (not BentoML's plain-text 404), with or without a key;
+    no key is asked for a route that does not exist."""
+    for key in (None, served.read_key):
+        body = assert_error(call(client, method, path, key), 404, "not_found")
+        assert body["details"] == []
+
+
+def test_trailing_slash_still_redirects_to_the_route(client: httpx.Client, served: Any) -> None:
+    """/parks/ and /forecast/ redirect (307) to the route without the slash, as the framework did before."""
+    for method, path in (("GET", "/parks/"), ("POST", "/forecast/")):
+        response = call(client, method, path, served.read_key, follow_redirects=False)
+        assert response.status_code == 307, response.text
+        assert response.headers["location"].endswith(path.rstrip("/"))
+
+
+def test_metrics_label_requests_by_route_template(client: httpx.Client, served: Any) -> None:
+    """pvcast_request_duration_seconds has one series per route template (the id is not in the label) and one
+    for every unknown path."""
+    call(client, "GET", "/parks/some-park", served.read_key)
+    call(client, "GET", "/no-such-path")
+    text = call(client, "GET", "/metrics").text
+    assert 'endpoint="/parks/{park_id}"' in text and 'endpoint="other"' in text
+    assert "some-park" not in text and "no-such-path" not in text
+
+
 # --- probes, metrics, OpenAPI -------------------------------------------------------------------------------
 
 
@@ -279,3 +310,20 @@ def test_openapi_documents_forecast(client: httpx.Client) -> None:
     assert request["properties"]["horizon_hours"]["minimum"] == 1
     assert request["properties"]["horizon_hours"]["maximum"] == 48
     assert request["required"] == ["park_id"]
+
+
+def test_park_body_is_the_plant_model(client: httpx.Client) -> None:
+    """The PUT /parks/{park_id} body in the live OpenAPI document is the plant model's ParkSpec: the same fields,
+    in order, all required, with the same bounds and descriptions; the path's park id uses the model's pattern."""
+    spec = call(client, "GET", "/openapi.json").json()
+    put = spec["paths"]["/parks/{park_id}"]["put"]
+    body = spec["components"]["schemas"][
+        put["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    ]
+    assert list(body["properties"]) == list(PARK_FEATURES)
+    assert body["required"] == list(PARK_FEATURES)
+    for name, field in ParkSpec.model_fields.items():
+        assert body["properties"][name]["description"] == field.description
+    assert ParkSpec.model_json_schema()["properties"] == body["properties"]
+    path_id = next(p for p in put["parameters"] if p["name"] == "park_id")
+    assert path_id["schema"]["pattern"] == PARK_ID_PATTERN

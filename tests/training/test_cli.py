@@ -222,3 +222,22 @@ def test_naive_time_error_says_what_is_wrong() -> None:
     """The naive-timestamp error tells the user to add a timezone (the domain error's actionable message)."""
     line = assert_one_line_error(run_pvcast("materialize", "--end", "2026-01-01T00:00"))
     assert "timezone" in line
+
+
+def test_ingest_park_options_are_the_plant_model() -> None:
+    """`pvcast ingest park` has one required option per ParkSpec field, in order, flag and type derived from the
+    field and help from its description; a park registered with them validates like the API's."""
+    import argparse
+
+    from pvcast.pv.plant import ParkSpec
+    from training.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["ingest"]
+    park = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices["park"]
+    options = {a.dest: a for a in park._actions if a.dest in ParkSpec.model_fields}
+    assert list(options) == list(PARK_FEATURES) == list(ParkSpec.model_fields)
+    for name, field in ParkSpec.model_fields.items():
+        assert options[name].option_strings == ["--" + name.replace("_", "-")]
+        assert options[name].type is field.annotation and options[name].required
+        assert options[name].help == field.description

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pvcast.pv.plant import cli_options
 from training.cli.commands import _add_train_options, emit, timestamp
 from training.cli.settings import CliSettings
 
@@ -38,16 +39,8 @@ def _ingest(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
     park = sub.add_parser("park", help="register a park (or new metadata from --effective-from); nothing is assumed")
     park.add_argument("--park-id", required=True)
-    for name, unit in (
-        ("latitude", "°, north positive"),
-        ("longitude", "°, east positive"),
-        ("altitude", "m"),
-        ("capacity-dc-kwp", "kWp"),
-        ("capacity-ac-kw", "kW"),
-        ("surface-tilt", "° from horizontal"),
-        ("surface-azimuth", "° clockwise from north, 180 = south"),
-    ):
-        park.add_argument(f"--{name}", type=float, required=True, help=f"[{unit}]")
+    for option in cli_options():  # one per field of the plant model, all required
+        park.add_argument(option.flag, dest=option.dest, type=option.type, required=True, help=option.help)
     park.add_argument("--effective-from", type=timestamp, default="now", help="from when the metadata holds (UTC)")
     park.set_defaults(handler=run_ingest_park)
 
@@ -74,19 +67,10 @@ def _ingest(p: argparse.ArgumentParser) -> None:
 
 
 def run_ingest_park(args: argparse.Namespace, settings: CliSettings) -> int:
-    from pvcast.pv.plant import validate_park
+    from pvcast.pv.plant import PARK_FEATURES, validate_park
     from training.mlops.ingest import register_park
 
-    fields = (
-        "latitude",
-        "longitude",
-        "altitude",
-        "capacity_dc_kwp",
-        "capacity_ac_kw",
-        "surface_tilt",
-        "surface_azimuth",
-    )
-    park = validate_park({"park_id": args.park_id, **{f: getattr(args, f) for f in fields}})
+    park = validate_park({"park_id": args.park_id, **{f: getattr(args, f) for f in PARK_FEATURES}})
     result = register_park(settings.store, park, args.effective_from)
     state = "registered" if result.appended else "already registered with this effective time"
     emit(f"park {park.park_id} {state} (effective from {args.effective_from.isoformat()})")

@@ -145,3 +145,16 @@ def test_month_index_equals_pandas() -> None:
     t = np.concatenate([t, t + 0.5, np.array(edges), np.array(edges) - 0.5])
     expected = pd.DatetimeIndex(pd.to_datetime(t, unit="s", utc=True)).month.to_numpy() - 1
     np.testing.assert_array_equal(month_index(t), expected)
+
+
+def test_the_builders_park_constants_are_the_plant_models_fields() -> None:
+    """The tensor builder reads exactly the plant model's fields (PARK_FEATURES) from the feature rows: the
+    same names, in order, each an (n, 1) column; a row missing any of them is an unknown park."""
+    from pvcast.pv.features import _park_constants
+    from pvcast.pv.plant import PARK_FEATURES, ParkSpec
+
+    rows = {name: [1.0, None] for name in PARK_FEATURES}
+    constants, known = _park_constants(rows)
+    assert list(constants) == list(PARK_FEATURES) == list(ParkSpec.model_fields)
+    assert all(v.shape == (2, 1) for v in constants.values())
+    assert known.tolist() == [True, False]

@@ -1,0 +1,91 @@
+"""Routes declare their scope (service/routes.py): the gate's table is read from the app, not kept by hand.
+
+Unit tests on small FastAPI apps (the live service's behaviour over HTTP is in test_http.py and test_api.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+
+from service import errors
+from service.routes import RouteTable, UnknownRoute, scoped
+
+
+def small_app(*, with_unscoped: bool = False) -> FastAPI:
+    app = FastAPI()
+    errors.install(app)
+    router = APIRouter()  # BentoML includes the service's routes through a router, as here
+
+    @router.post("/things", dependencies=scoped("write"))
+    def make_thing() -> dict[str, str]:
+        return {"made": "yes"}
+
+    @router.get("/things/{thing_id}", dependencies=scoped("read"))
+    def get_thing(thing_id: str) -> dict[str, str]:
+        return {"thing_id": thing_id}
+
+    if with_unscoped:
+
+        @router.get("/forgotten")
+        def forgotten() -> dict[str, str]:
+            return {}
+
+    app.include_router(router)
+    app.router.routes.append(UnknownRoute())
+    return app
+
+
+def request(app: FastAPI, method: str, path: str) -> httpx.Response:
+    """One request through the app in process (ASGI), redirects not followed."""
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.request(method, path)
+
+    return asyncio.run(send())
+
+
+def test_the_table_holds_each_routes_declared_scope_and_template() -> None:
+    table = RouteTable.of(small_app())
+    rule = table.match("/things/abc", "GET")
+    assert rule is not None and (rule.template, rule.scope) == ("/things/{thing_id}", "read")
+    rule = table.match("/things", "POST")
+    assert rule is not None and (rule.template, rule.scope) == ("/things", "write")
+    docs = table.match("/docs", "GET")
+    assert docs is not None and docs.scope is None  # the documentation is open
+    assert table.match("/things/a/b", "GET") is None and table.match("/other", "GET") is None
+
+
+def test_a_known_path_with_another_method_keeps_the_paths_scope() -> None:
+    """GET /things has no route, but the path is /things': the gate still asks for its key (then 405)."""
+    rule = RouteTable.of(small_app()).match("/things", "GET")
+    assert rule is not None and rule.scope == "write"
+
+
+def test_an_endpoint_without_a_scope_refuses_to_start() -> None:
+    """A new endpoint that forgets scoped() is a start-up error, never an open door."""
+    with pytest.raises(RuntimeError, match=r"/forgotten declares no scope"):
+        RouteTable.of(small_app(with_unscoped=True))
+
+
+def test_unknown_paths_get_json_404_and_wrong_methods_405() -> None:
+    app = small_app()
+    for path in ("/nope", "/things/a/b", "/things/a%2Fb"):
+        response = request(app, "GET", path)
+        assert response.status_code == 404 and response.json()["error"] == "not_found", path
+    response = request(app, "GET", "/things")
+    assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
+    assert request(app, "GET", "/things/x").json() == {"thing_id": "x"}
+
+
+def test_a_trailing_slash_redirects_to_the_route_it_names() -> None:
+    app = small_app()
+    response = request(app, "POST", "/things/")
+    assert response.status_code == 307 and response.headers["location"].endswith("/things")
+    response = request(app, "GET", "/readyz/")  # BentoML's probe, served beside the app
+    assert response.status_code == 307 and response.headers["location"].endswith("/readyz")
