@@ -207,6 +207,23 @@ def test_dashboard_has_the_required_panels() -> None:
     assert all(p["targets"] and all(t["expr"] for t in p["targets"]) for p in dashboard["panels"])
 
 
+def test_served_version_panel_counts_only_served_versions() -> None:
+    """pvcast_model_info is 1 for the version a pod serves and 0 for the ones hot reload replaced: the panel
+    counts pods per version over the 1s only, or a replaced version would still look served."""
+    dashboard = json.loads((K8S / "base/monitoring/dashboard.json").read_text())
+    panel = next(p for p in dashboard["panels"] if "model version" in p["title"].lower())
+    exprs = [t["expr"].replace(" ", "") for t in panel["targets"]]
+    assert exprs and all("pvcast_model_info==1" in e for e in exprs), exprs
+
+
+def test_error_alert_does_not_blame_missing_weather() -> None:
+    """A park without a fresh weather forecast is answered degraded with 200, not 503: the 5xx alert says so."""
+    rules = yaml.safe_load((K8S / "base/monitoring/prometheusrule.yaml").read_text())
+    alert = next(r for g in rules["spec"]["groups"] for r in g["rules"] if r.get("alert") == "PvcastErrorRateHigh")
+    text = alert["annotations"]["description"]
+    assert "degraded 200" in text and "or no weather forecast" not in text
+
+
 def test_alerts_cover_the_required_conditions() -> None:
     rules = yaml.safe_load((K8S / "base/monitoring/prometheusrule.yaml").read_text())
     alerts = {r["alert"]: r["expr"] for g in rules["spec"]["groups"] for r in g["rules"] if "alert" in r}

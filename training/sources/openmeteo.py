@@ -9,7 +9,8 @@ pvcast's time convention (a value stamped t is the mean over [t, t + 15 min)):
   t + 15 min.
 
 A response of n time stamps thus gives n − 1 intervals. Verbs follow STYLE.md: ``get_*`` talks to the network,
-``parse_*`` turns bytes or decoded messages into a DataFrame (tested on recorded responses).
+``parse_*`` turns bytes or decoded messages into a DataFrame (tested on generated responses in Open-Meteo's
+documented flatbuffers schema, ``tests/fixtures/openmeteo``).
 
 Two endpoints: the forecast API for the live run (``get_forecasts``, one row per park stamped with the time the
 forecast was fetched, ``issued_at``) and the historical-forecast API for ``--backfill`` (``get_historical``),
@@ -164,7 +165,7 @@ def parse_responses(responses: Sequence[WeatherApiResponse], park_ids: Sequence[
 
 
 def parse_forecast(content: bytes, park_ids: Sequence[str]) -> pd.DataFrame:
-    """A recorded flatbuffers body → the frame of :func:`parse_responses`."""
+    """A flatbuffers body as the API sends it → the frame of :func:`parse_responses`."""
     return parse_responses(decode_messages(content), park_ids)
 
 

@@ -1,5 +1,9 @@
-"""Open-Meteo ingestion: ``parse_*`` on recorded responses, then the real client (openmeteo-requests with
-requests-cache and retry-requests) against a local server replaying them (tests/fixtures/openmeteo)."""
+"""Open-Meteo ingestion: ``parse_*`` on the fixture responses, then the real client (openmeteo-requests with
+requests-cache and retry-requests) against a local server replaying them (tests/fixtures/openmeteo).
+
+The fixtures are GENERATED (``tests/fixtures/openmeteo/make_fixtures.py``, no network here) and encoded by our
+own flatbuffers encoder (``encode.py``) from Open-Meteo's documented schema: these tests prove our parsing and
+ingestion against that schema as we encode it, not against bytes the real API sent."""
 
 from __future__ import annotations
 
@@ -35,28 +39,28 @@ PARK_OPTIONS = {
 FIELDS = ["latitude", "longitude", "altitude", "capacity-dc-kwp", "capacity-ac-kw", "surface-tilt", "surface-azimuth"]
 
 
-def recorded(name: str) -> bytes:
+def fixture_body(name: str) -> bytes:
     return (FIXTURES / f"{name}.fb").read_bytes()
 
 
-def recorded_json(name: str) -> list[dict]:
+def fixture_json(name: str) -> list[dict]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-# --- parse_* on recorded responses ---------------------------------------------------------------------
+# --- parse_* on the fixture responses ---------------------------------------------------------------------
 
 
-def test_recorded_flatbuffers_equal_their_json_twins() -> None:
+def test_fixture_flatbuffers_equal_their_json_twins() -> None:
     """Each .fb fixture is exactly the flatbuffers encoding of its readable .json twin."""
     for path in FIXTURES.glob("*.fb"):
-        assert encode_body(recorded_json(path.stem)) == path.read_bytes(), path.name
+        assert encode_body(fixture_json(path.stem)) == path.read_bytes(), path.name
 
 
 def test_parse_renames_once_and_labels_intervals_by_their_beginning() -> None:
     """Radiation (mean of the PRECEDING 15 min) stamped t + 15 min describes [t, t + 15 min); instantaneous
     variables get the mean of their values at both ends."""
-    frame = parse_forecast(recorded("forecast_greensboro_miami"), PARKS)
-    raw = recorded_json("forecast_greensboro_miami")
+    frame = parse_forecast(fixture_body("forecast_greensboro_miami"), PARKS)
+    raw = fixture_json("forecast_greensboro_miami")
     assert list(frame.columns) == ["park_id", "valid_time", *VARIABLE_MAP.values()]
     assert set(VARIABLE_MAP.values()) == set(WEATHER_VARIABLES)
     assert len(frame) == 2 * 192 and frame["park_id"].tolist() == [PARKS[0]] * 192 + [PARKS[1]] * 192
@@ -75,26 +79,26 @@ def test_parse_renames_once_and_labels_intervals_by_their_beginning() -> None:
 
 
 def test_a_response_in_another_unit_is_refused() -> None:
-    raw = recorded_json("forecast_greensboro")
+    raw = fixture_json("forecast_greensboro")
     raw[0]["minutely_15_units"]["wind_speed_10m"] = "km/h"
     with pytest.raises(OpenMeteoError, match="wind_speed_10m comes in unit"):
         parse_forecast(encode_body(raw), PARKS[:1])
 
 
 def test_partial_and_short_responses_are_refused() -> None:
-    body = recorded("forecast_greensboro_miami")
+    body = fixture_body("forecast_greensboro_miami")
     with pytest.raises(OpenMeteoError, match="partial response"):
         decode_messages(body[: len(body) - 100])
     with pytest.raises(OpenMeteoError, match="1 locations for 2 parks"):
-        parse_forecast(recorded("forecast_greensboro"), PARKS)
-    raw = recorded_json("forecast_greensboro")
+        parse_forecast(fixture_body("forecast_greensboro"), PARKS)
+    raw = fixture_json("forecast_greensboro")
     del raw[0]["minutely_15"]["cloud_cover"]
     with pytest.raises(OpenMeteoError, match="lacks cloud_cover"):
         parse_forecast(encode_body(raw), PARKS[:1])
 
 
 def test_runs_start_at_their_issue_time_and_skip_issue_times_outside_the_response() -> None:
-    frame = parse_forecast(recorded("forecast_greensboro"), PARKS[:1])
+    frame = parse_forecast(fixture_body("forecast_greensboro"), PARKS[:1])
     issued = [pd.Timestamp("2026-06-01T12:00Z"), pd.Timestamp("2026-06-02T12:00Z"), pd.Timestamp("2026-06-09T00:00Z")]
     rows = forecast_rows(frame, issued, hours=48)
     assert rows["issued_at"].tolist() == issued[:2]
@@ -140,7 +144,7 @@ def test_ingestion_stores_renamed_runs_offline_and_online_and_a_rerun_adds_nothi
     table = read_table(park_store, WEATHER_VIEW)
     assert sorted(table["park_id"]) == PARKS and len(replay.hits) == 1
     assert (table["issued_at"] == pd.Timestamp(ISSUED)).all() and [len(a) for a in table["ghi"]] == [192, 192]
-    expected = parse_forecast(recorded("forecast_greensboro_miami"), PARKS)
+    expected = parse_forecast(fixture_body("forecast_greensboro_miami"), PARKS)
     np.testing.assert_allclose(np.concatenate(table.sort_values("park_id")["temp_air"].tolist()), expected["temp_air"])
     online = read_online(open_store(park_store), PARKS)
     assert [len(a) for a in online["ghi"]] == [192, 192]
