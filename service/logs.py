@@ -14,7 +14,7 @@ import time
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 SECRET = re.compile(r"(pvc_[A-Za-z0-9_\-]{4,}|(?i:bearer)\s+\S+|password=[^,\s]+|://:[^@\s]+@)")
-PVCAST_LOGGERS = ("service", "feature_repo", "training")
+PVCAST_LOGGERS = ("pvcast", "service", "feature_repo", "training")
 
 
 def redact(text: str) -> str:

@@ -52,6 +52,19 @@ def test_runtime_dependencies_are_exact_pins(spec: str) -> None:
     assert len(specifiers) == 1 and specifiers[0].operator == "==", spec
 
 
+def test_the_jobs_image_copies_every_package() -> None:
+    """The jobs image (k8s/images/jobs) installs the project from the packages it copies: every package that
+    setuptools installs ([tool.setuptools.packages.find] include) is copied and let through its .dockerignore."""
+    include = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = {pattern.rstrip("*") for pattern in include["include"]}
+    assert packages == FIRST_PARTY | {"training"}
+    folder = REPO_ROOT / "k8s" / "images" / "jobs"
+    dockerfile, ignore = (folder / "Dockerfile").read_text(), (folder / "Dockerfile.dockerignore").read_text()
+    for package in packages:
+        assert f"COPY {package}/ {package}/" in dockerfile, package
+        assert f"!{package}/" in ignore.splitlines(), package
+
+
 def test_service_dependencies_have_no_training_stack() -> None:
     """torch (and the other training-only packages) are neither runtime nor bento dependencies; they live in the
     `train` extra."""
