@@ -265,16 +265,6 @@ def test_trailing_slash_still_redirects_to_the_route(client: httpx.Client, serve
         assert response.headers["location"].endswith(path.rstrip("/"))
 
 
-def test_metrics_label_requests_by_route_template(client: httpx.Client, served: Any) -> None:
-    """pvcast_request_duration_seconds has one series per route template (the id is not in the label) and one
-    for every unknown path."""
-    call(client, "GET", "/parks/some-park", served.read_key)
-    call(client, "GET", "/no-such-path")
-    text = call(client, "GET", "/metrics").text
-    assert 'endpoint="/parks/{park_id}"' in text and 'endpoint="other"' in text
-    assert "some-park" not in text and "no-such-path" not in text
-
-
 # --- probes, metrics, OpenAPI -------------------------------------------------------------------------------
 
 

@@ -10,8 +10,12 @@ import asyncio
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from prometheus_client import REGISTRY
 
+from pvcast.keys import ApiKey, hash_key
 from service import errors
+from service.gate import Gate, GateConfig
+from service.ratelimit import RateLimiter
 from service.routes import RouteTable, UnknownRoute, scoped
 
 
@@ -39,15 +43,37 @@ def small_app(*, with_unscoped: bool = False) -> FastAPI:
     return app
 
 
-def request(app: FastAPI, method: str, path: str) -> httpx.Response:
+def request(app: FastAPI, method: str, path: str, key: str | None = None) -> httpx.Response:
     """One request through the app in process (ASGI), redirects not followed."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
 
     async def send() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.request(method, path)
+            return await client.request(method, path, headers=headers)
 
     return asyncio.run(send())
+
+
+def gated_app() -> FastAPI:
+    """small_app behind the real gate, configured as the service configures it at start-up."""
+    app = small_app()
+    reader = ApiKey(name="reader", sha256=hash_key("pvc_reader"), scopes=("read",))
+    config = GateConfig(
+        keys=(reader,),
+        limiter=RateLimiter(None),
+        rate_per_second=100.0,
+        burst=100,
+        max_body_bytes=4096,
+        routes=RouteTable.of(app),
+    )
+    app.add_middleware(Gate, config=lambda: config)
+    return app
+
+
+def observed(endpoint: str, method: str, status: int) -> float:
+    labels = {"endpoint": endpoint, "method": method, "status": str(status)}
+    return REGISTRY.get_sample_value("pvcast_request_duration_seconds_count", labels) or 0.0
 
 
 def test_the_table_holds_each_routes_declared_scope_and_template() -> None:
@@ -89,3 +115,25 @@ def test_a_trailing_slash_redirects_to_the_route_it_names() -> None:
     assert response.status_code == 307 and response.headers["location"].endswith("/things")
     response = request(app, "GET", "/readyz/")  # BentoML's probe, served beside the app
     assert response.status_code == 307 and response.headers["location"].endswith("/readyz")
+
+
+def test_the_gate_asks_for_the_scope_the_route_declares() -> None:
+    """Through the gate: the read route with a read key passes, the write route is 403, no key is 401, and a
+    path no route knows needs no key (it is a 404)."""
+    app = gated_app()
+    assert request(app, "GET", "/things/x", "pvc_reader").json() == {"thing_id": "x"}
+    assert request(app, "POST", "/things", "pvc_reader").status_code == 403
+    assert request(app, "GET", "/things/x").status_code == 401
+    assert request(app, "GET", "/things/a/b").status_code == 404
+
+
+def test_the_gate_labels_metrics_with_the_matched_template() -> None:
+    """One latency series per route template, whatever the id in the path; unknown paths share "other"."""
+    app = gated_app()
+    before = observed("/things/{thing_id}", "GET", 200), observed("other", "GET", 404)
+    for thing in ("a", "b", "c"):
+        request(app, "GET", f"/things/{thing}", "pvc_reader")
+    request(app, "GET", "/no-such-path")
+    after = observed("/things/{thing_id}", "GET", 200), observed("other", "GET", 404)
+    assert (after[0] - before[0], after[1] - before[1]) == (3.0, 1.0)
+    assert observed("/things/a", "GET", 200) == 0.0
