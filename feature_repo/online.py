@@ -52,7 +52,8 @@ class OnlineReader:
         self._views: list[tuple[FeatureView, list[str]]] = [
             (store.get_feature_view(p.name), [f.name for f in p.features]) for p in service.feature_view_projections
         ]
-        self._provider = store._get_provider()
+        # Feast has no public accessor of the provider whose online_read this fast path calls
+        self._provider = store._get_provider()  # noqa: SLF001
         self._config = store.config
         self._keys: dict[str, EntityKeyProto] = {}
         self._redis = _RedisLayout.of(self._provider.online_store, self._views, self._config)
@@ -124,14 +125,16 @@ class _RedisLayout:
         layout = []
         for view, names in views:
             name = _versioned_fv_name(view, config)
-            requested, fields = online_store._generate_hset_keys_for_features(view, list(names), fv_name_override=name)
+            requested, fields = online_store._generate_hset_keys_for_features(  # noqa: SLF001 (Feast's layout)
+                view, list(names), fv_name_override=name
+            )
             layout.append((name, requested, fields))
         return cls(online_store, config, layout)
 
     def read(self, keys: list[EntityKeyProto]) -> list[Found]:
-        redis_keys = self.store._generate_redis_keys_for_entities(self.config, keys)
+        redis_keys = self.store._generate_redis_keys_for_entities(self.config, keys)  # noqa: SLF001 (Feast's keys)
         fields = [f for _, _, view_fields in self.views for f in view_fields]
-        client = self.store._get_client(self.config.online_store)
+        client = self.store._get_client(self.config.online_store)  # noqa: SLF001 (Feast's own client)
         with client.pipeline(transaction=False) as pipe:
             for key in redis_keys:
                 pipe.hmget(key, fields)
@@ -139,6 +142,7 @@ class _RedisLayout:
         out, offset = [], 0
         for name, requested, view_fields in self.views:
             end = offset + len(view_fields)
-            out.append([self.store._get_features_for_entity(r[offset:end], name, requested) for r in replies])
+            decode = self.store._get_features_for_entity  # noqa: SLF001 (Feast's decoding)
+            out.append([decode(r[offset:end], name, requested) for r in replies])
             offset = end
         return out

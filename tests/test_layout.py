@@ -23,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("pvcast", "feature_repo", "training", "service")
 MAX_LINES = 400
 
+TREE_TRAINING = ("lightgbm", "onnxmltools", "onnxconverter_common", "skl2onnx")
+"""Fitting and converting quantile trees is training's business: the service runs their ONNX graph only."""
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "pvcast": (
         "feature_repo",
@@ -38,10 +40,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "bentoml._internal",
         "_bentoml_impl",
         "_bentoml_sdk",
+        *TREE_TRAINING,
     ),
-    "feature_repo": ("training", "service"),
+    "feature_repo": ("training", "service", *TREE_TRAINING),
     "training": ("service",),
-    "service": ("training",),
+    "service": ("training", *TREE_TRAINING),
 }
 """Package → modules (and their submodules) it must not import."""
 ENV_NAMES = frozenset({"environ", "getenv", "environb", "getenvb"})

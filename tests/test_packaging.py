@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = {"pvcast", "service", "feature_repo"}
-TRAINING_ONLY = {"torch", "onnxscript", "matplotlib"}
+TRAINING_ONLY = {"torch", "onnxscript", "matplotlib", "lightgbm", "onnxmltools", "onnxconverter-common", "skl2onnx"}
 """Packages of the `train` extra that the service image must not contain (tqdm is also a feast dependency)."""
 
 
